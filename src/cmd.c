@@ -1,0 +1,199 @@
+/* cmd: control requests.  One table of commands; each handler writes the
+ * members of the reply object after "ok". */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "daemon.h"
+#include "json.h"
+#include "log.h"
+
+struct cmd_ctx {
+	struct daemon *d;
+	struct json *j;
+	int argc;
+	char **argv;
+	char *error;		/* set by a failing handler */
+};
+
+struct cmd {
+	const char *name;
+	int min_args, max_args;	/* not counting the command word */
+	const char *usage;
+	void (*run)(struct cmd_ctx *c);
+};
+
+int cmd_parse(const char *line, size_t len, char *storage, char *argv[], int max, const char **err)
+{
+	int argc = 0;
+	size_t i = 0;
+
+	for (size_t k = 0; k < len; k++) {
+		unsigned char ch = (unsigned char)line[k];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+			*err = "request contains control characters or NUL bytes";
+			return -1;
+		}
+	}
+	memcpy(storage, line, len);
+	storage[len] = '\0';
+	while (i < len) {
+		while (i < len && (storage[i] == ' ' || storage[i] == '\t'))
+			storage[i++] = '\0';
+		if (i == len)
+			break;
+		if (argc == max) {
+			*err = "too many words in request";
+			return -1;
+		}
+		argv[argc++] = storage + i;
+		while (i < len && storage[i] != ' ' && storage[i] != '\t')
+			i++;
+	}
+	return argc;
+}
+
+static void fail(struct cmd_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(struct cmd_ctx *c, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	free(c->error);
+	c->error = b.data;
+}
+
+static void run_status(struct cmd_ctx *c)
+{
+	daemon_status_json(c->d, c->j);
+}
+
+/* pause and resume: one shard, or all of them. */
+static void set_paused(struct cmd_ctx *c, bool paused)
+{
+	struct daemon *d = c->d;
+
+	if (c->argc == 1 && daemon_shard(d, c->argv[0]) == NULL) {
+		fail(c, "no shard named '%s'", c->argv[0]);
+		return;
+	}
+	json_key(c->j, "shards");
+	json_arr_begin(c->j);
+	for (size_t i = 0; i < d->nshards; i++) {
+		if (c->argc == 1 && strcmp(shard_name(d->shards[i]), c->argv[0]) != 0)
+			continue;
+		shard_set_paused(d->shards[i], paused);
+		json_str(c->j, shard_name(d->shards[i]));
+	}
+	json_arr_end(c->j);
+}
+
+static void run_pause(struct cmd_ctx *c)
+{
+	set_paused(c, true);
+}
+
+static void run_resume(struct cmd_ctx *c)
+{
+	set_paused(c, false);
+}
+
+static void run_reload(struct cmd_ctx *c)
+{
+	char *err = NULL;
+
+	log_info("reload requested over the control socket");
+	if (daemon_reload(c->d, c->j, &err) < 0)
+		c->error = err;
+}
+
+static const struct cmd commands[] = {
+	{"status", 0, 0, "status", run_status},
+	{"pause", 0, 1, "pause [SHARD]", run_pause},
+	{"resume", 0, 1, "resume [SHARD]", run_resume},
+	{"reload", 0, 0, "reload", run_reload},
+};
+
+static void command_list(struct buf *b)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		buf_printf(b, "%s%s", i ? ", " : "", commands[i].name);
+}
+
+static void error_reply(struct buf *reply, const char *msg)
+{
+	struct json j;
+
+	buf_reset(reply);
+	json_init(&j, reply);
+	json_obj_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, false);
+	json_key(&j, "error");
+	json_str(&j, msg);
+	json_obj_end(&j);
+}
+
+static const struct cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void cmd_handle(void *arg, const char *line, size_t len, struct buf *reply)
+{
+	char *storage = xmalloc(len + 1);
+	char *argv[CMD_MAX_ARGS];
+	const char *err;
+	const struct cmd *cmd;
+	struct cmd_ctx c = {.d = arg};
+	struct json j;
+	struct buf msg;
+	int argc = cmd_parse(line, len, storage, argv, CMD_MAX_ARGS, &err);
+
+	buf_init(&msg);
+	if (argc < 0) {
+		error_reply(reply, err);
+	} else if (argc == 0) {
+		buf_puts(&msg, "empty request (commands: ");
+		command_list(&msg);
+		buf_puts(&msg, ")");
+		error_reply(reply, msg.data);
+	} else if ((cmd = find_command(argv[0])) == NULL) {
+		buf_puts(&msg, "unknown command ");
+		json_escape(&msg, argv[0], strnlen(argv[0], 64));	/* quoted, safe to echo */
+		buf_puts(&msg, " (commands: ");
+		command_list(&msg);
+		buf_puts(&msg, ")");
+		error_reply(reply, msg.data);
+	} else if (argc - 1 < cmd->min_args || argc - 1 > cmd->max_args) {
+		buf_printf(&msg, "usage: %s", cmd->usage);
+		error_reply(reply, msg.data);
+	} else {
+		log_debug("control request: %s", argv[0]);
+		json_init(&j, reply);
+		json_obj_begin(&j);
+		json_key(&j, "ok");
+		json_bool(&j, true);
+		c.j = &j;
+		c.argc = argc - 1;
+		c.argv = argv + 1;
+		cmd->run(&c);
+		json_obj_end(&j);
+		if (c.error != NULL)
+			error_reply(reply, c.error);
+	}
+	free(c.error);
+	buf_free(&msg);
+	free(storage);
+}

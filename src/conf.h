@@ -1,0 +1,132 @@
+/* conf: the INI configuration: one table of keys drives parsing, defaults,
+ * validation, the -t check and the settings shown in status. */
+#ifndef GCS_CONF_H
+#define GCS_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define CONF_DEFAULT_PATH "/etc/gcs-flushd.conf"
+#define CONF_MAX_LINE 1024	/* longer lines are an error, never silently cut */
+#define CONF_MAX_SHARD_NAME 32
+
+enum conf_type {
+	CT_STR,		/* char * */
+	CT_SIZE,	/* uint64_t, bytes with K/M/G/T or KiB/MiB/GiB/TiB suffixes */
+	CT_UINT,	/* uint64_t */
+	CT_SECS,	/* double, fractional seconds */
+	CT_BOOL,	/* bool: yes/no, true/false, on/off, 1/0 */
+	CT_LOGLEVEL,	/* int: error, warning, notice, info, debug */
+	CT_MODE,	/* uint64_t, octal file mode */
+};
+
+enum conf_scope {
+	CS_DAEMON,	/* [daemon] */
+	CS_POLICY,	/* [policy], overridable in each [shard:NAME] */
+	CS_SHARD,	/* [shard:NAME] only */
+};
+
+/* Where a shard's effective value came from, as shown in status. */
+enum conf_source {
+	SRC_DEFAULT,
+	SRC_CONFIG,	/* the [policy] section */
+	SRC_SHARD,	/* the shard's own section */
+	SRC_RUNTIME,	/* the shard's policy key (set by the application) */
+};
+
+#define CK_REQUIRED 0x1	/* a shard must set it */
+#define CK_SECRET 0x2	/* never logged nor shown */
+#define CK_CONNECT 0x4	/* a change needs a new connection */
+#define CK_RESTART 0x8	/* a daemon key that a reload cannot change */
+
+struct conf_key {
+	const char *name;
+	enum conf_scope scope;
+	enum conf_type type;
+	size_t offset;		/* into struct conf (CS_DAEMON) or struct shard_conf */
+	const char *def;	/* default, as text: parsed like a value from the file */
+	double min, max;	/* bounds for numbers */
+	unsigned flags;
+	const char *doc;	/* one line, for -t and the documentation check */
+};
+
+struct conf_addr {
+	bool is_unix;
+	char *host;		/* TCP: name or address, without brackets */
+	int port;
+	char *path;		/* unix: socket path */
+};
+
+#define CONF_MAX_KEYS 32
+
+struct shard_conf {
+	char *name;
+	int line;			/* line of the [shard:NAME] header */
+
+	char *address;
+	uint64_t db;
+	char *username;
+	char *password;
+	char *password_file;
+
+	uint64_t flush_when_at_least_bytes;
+	double flush_period_secs;
+	uint64_t flush_num_entries_each_time;
+	uint64_t flush_max_entries_per_sec;
+	char *match;
+	bool archive;
+	char *policy_key;
+	double connect_timeout_secs;
+	double command_timeout_secs;
+	double reconnect_max_secs;
+
+	struct conf_addr addr;		/* parsed from address */
+	char *secret;			/* password, or the contents of password_file */
+	unsigned char source[CONF_MAX_KEYS];	/* enum conf_source, by key index */
+	int key_line[CONF_MAX_KEYS];	/* where each key was set, 0 if not */
+};
+
+struct conf {
+	char *path;
+	char *control_socket;
+	uint64_t control_socket_mode;
+	char *state_dir;
+	int log_level;
+	int key_line[CONF_MAX_KEYS];
+
+	struct shard_conf policy;	/* [policy]: the shards' defaults */
+	struct shard_conf **shards;
+	size_t nshards;
+};
+
+const struct conf_key *conf_keys(size_t *n);
+const struct conf_key *conf_key_find(const char *name);
+const char *conf_source_name(enum conf_source src);
+
+/* Loads and validates FILE. On failure returns NULL and appends one
+ * "FILE:LINE: key: message" line per problem to errors. */
+struct conf *conf_load(const char *path, struct buf *errors);
+void conf_free(struct conf *c);
+
+struct shard_conf *conf_shard_find(const struct conf *c, const char *name);
+/* Same settings (connection and policy)? */
+bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b);
+/* Same connection (address, db, credentials)? */
+bool conf_shard_conn_equal(const struct shard_conf *a, const struct shard_conf *b);
+
+/* Formats the value of key k stored in base (a struct conf or struct shard_conf). */
+void conf_format_value(const struct conf_key *k, const void *base, struct buf *out);
+
+/* Value parsers, exported for the unit tests. Return 0 or -1 with *err set
+ * to a static message. */
+int conf_parse_size(const char *s, uint64_t *out, const char **err);
+int conf_parse_uint(const char *s, uint64_t *out, const char **err);
+int conf_parse_secs(const char *s, double *out, const char **err);
+int conf_parse_bool(const char *s, bool *out, const char **err);
+int conf_parse_address(const char *s, struct conf_addr *out, const char **err);
+void conf_addr_free(struct conf_addr *a);
+
+#endif

@@ -1,0 +1,29 @@
+/* ctl: the UNIX control socket.  A client sends one request line; the
+ * daemon answers with one JSON object and a newline, then closes. */
+#ifndef GCS_CTL_H
+#define GCS_CTL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+#define CTL_MAX_LINE 4096
+#define CTL_IDLE_SECS 5		/* a client that says nothing is dropped */
+#define CTL_MAX_CLIENTS 1024
+
+struct event_base;
+struct ctl;
+
+/* Answers one request (len bytes, no newline; may hold any byte) by
+ * writing a JSON object into reply. */
+typedef void ctl_handler_fn(void *arg, const char *line, size_t len, struct buf *reply);
+
+/* Binds and listens.  Refuses when another daemon answers on path; removes a
+ * stale socket.  Returns NULL with a message in *err. */
+struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode,
+		     ctl_handler_fn *handler, void *arg, char **err);
+/* Stops listening, drops clients and removes the socket file. */
+void ctl_close(struct ctl *c);
+
+#endif

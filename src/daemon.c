@@ -1,0 +1,265 @@
+/* daemon: the running daemon's state, reload and status. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "cmd.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "log.h"
+#include "notify.h"
+
+static void on_shard_change(void *arg)
+{
+	daemon_update_status(arg);
+}
+
+static struct shard *start_shard(struct daemon *d, struct shard_conf *sc)
+{
+	struct shard *s = shard_new(d->base, d->dns, sc, on_shard_change, d);
+
+	shard_start(s);
+	return s;
+}
+
+/* Creates state_dir (mode 0750) when missing: later parts keep state there,
+ * so a daemon that cannot write it should say so at start, not hours later. */
+static int ensure_state_dir(const char *path, char **err)
+{
+	struct stat st;
+
+	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+		*err = xasprintf("state_dir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		*err = xasprintf("state_dir %s: not a directory", path);
+		return -1;
+	}
+	if (access(path, W_OK | X_OK) < 0) {
+		*err = xasprintf("state_dir %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, char **err)
+{
+	memset(d, 0, sizeof(*d));
+	d->base = base;
+	d->conf = conf;
+	d->start_mono = time_mono();
+	log_set_level((enum log_level)conf->log_level);
+	if (ensure_state_dir(conf->state_dir, err) < 0)
+		return -1;
+	/* Resolve names without blocking the loop.  Without a usable
+	 * resolv.conf, numeric addresses and /etc/hosts still work. */
+	d->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d->dns == NULL)
+		d->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (d->dns == NULL) {
+		*err = xstrdup("cannot create the DNS resolver");
+		return -1;
+	}
+	d->ctl = ctl_open(base, conf->control_socket, (mode_t)conf->control_socket_mode, cmd_handle, d, err);
+	if (d->ctl == NULL)
+		return -1;
+	d->shards = xcalloc(conf->nshards, sizeof(*d->shards));
+	for (size_t i = 0; i < conf->nshards; i++)
+		d->shards[i] = shard_new(d->base, d->dns, conf->shards[i], on_shard_change, d);
+	d->nshards = conf->nshards;
+	for (size_t i = 0; i < d->nshards; i++)
+		shard_start(d->shards[i]);
+	log_notice("gcs-flushd %s started: %zu shards, control socket %s", PACKAGE_VERSION,
+		   conf->nshards, conf->control_socket);
+	daemon_update_status(d);
+	return 0;
+}
+
+void daemon_fini(struct daemon *d)
+{
+	ctl_close(d->ctl);
+	d->ctl = NULL;
+	for (size_t i = 0; i < d->nshards; i++)
+		shard_free(d->shards[i]);
+	free(d->shards);
+	d->shards = NULL;
+	d->nshards = 0;
+	if (d->dns != NULL)
+		evdns_base_free(d->dns, 0);
+	d->dns = NULL;
+	conf_free(d->conf);
+	d->conf = NULL;
+}
+
+struct shard *daemon_shard(const struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->nshards; i++)
+		if (strcmp(shard_name(d->shards[i]), name) == 0)
+			return d->shards[i];
+	return NULL;
+}
+
+/* Daemon keys a reload cannot apply: say so rather than pretend. */
+static void warn_restart_keys(const struct conf *old, const struct conf *new)
+{
+	size_t n;
+	const struct conf_key *keys = conf_keys(&n);
+	struct buf a, b;
+
+	buf_init(&a);
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		if (!(keys[i].flags & CK_RESTART))
+			continue;
+		buf_reset(&a);
+		buf_reset(&b);
+		conf_format_value(&keys[i], old, &a);
+		conf_format_value(&keys[i], new, &b);
+		if (strcmp(a.data, b.data) != 0)
+			log_warn("reload: %s changed from %s to %s; it takes effect at the next restart",
+				 keys[i].name, a.data, b.data);
+	}
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void name_list(struct json *j, const char *key, struct buf *names)
+{
+	json_key(j, key);
+	json_arr_begin(j);
+	for (const char *p = names->data; p < names->data + names->len; p += strlen(p) + 1)
+		json_str(j, p);
+	json_arr_end(j);
+}
+
+int daemon_reload(struct daemon *d, struct json *j, char **err)
+{
+	struct buf errors, added, removed, changed, unchanged;
+	struct conf *nc;
+	struct shard **shards;
+	size_t nshards = 0;
+
+	notify_reloading();
+	buf_init(&errors);
+	nc = conf_load(d->conf->path, &errors);
+	if (nc == NULL) {
+		if (errors.len > 0 && errors.data[errors.len - 1] == '\n')
+			errors.data[--errors.len] = '\0';
+		log_error("reload failed; keeping the running config:\n%s", errors.data);
+		*err = errors.data;
+		notify_ready();
+		return -1;
+	}
+	buf_free(&errors);
+	warn_restart_keys(d->conf, nc);
+	/* The restart-only keys keep their running values. */
+	free(nc->control_socket);
+	nc->control_socket = xstrdup(d->conf->control_socket);
+	free(nc->state_dir);
+	nc->state_dir = xstrdup(d->conf->state_dir);
+	nc->control_socket_mode = d->conf->control_socket_mode;
+
+	buf_init(&added);
+	buf_init(&removed);
+	buf_init(&changed);
+	buf_init(&unchanged);
+	shards = xcalloc(nc->nshards, sizeof(*shards));
+	for (size_t i = 0; i < nc->nshards; i++) {
+		struct shard_conf *sc = nc->shards[i];
+		struct shard *s = daemon_shard(d, sc->name);
+
+		if (s == NULL) {
+			log_info("reload: shard %s added", sc->name);
+			buf_append(&added, sc->name, strlen(sc->name) + 1);
+			shards[nshards++] = start_shard(d, sc);
+			continue;
+		}
+		if (conf_shard_equal(conf_shard_find(d->conf, sc->name), sc)) {
+			buf_append(&unchanged, sc->name, strlen(sc->name) + 1);
+		} else {
+			log_info("reload: shard %s changed", sc->name);
+			buf_append(&changed, sc->name, strlen(sc->name) + 1);
+		}
+		shard_reconfigure(s, sc);
+		shards[nshards++] = s;
+	}
+	for (size_t i = 0; i < d->nshards; i++) {
+		if (conf_shard_find(nc, shard_name(d->shards[i])) != NULL)
+			continue;
+		log_info("reload: shard %s removed", shard_name(d->shards[i]));
+		buf_append(&removed, shard_name(d->shards[i]), strlen(shard_name(d->shards[i])) + 1);
+		shard_free(d->shards[i]);
+	}
+	free(d->shards);
+	d->shards = shards;
+	d->nshards = nshards;
+	conf_free(d->conf);
+	d->conf = nc;
+	log_set_level((enum log_level)nc->log_level);
+	if (j != NULL) {
+		name_list(j, "added", &added);
+		name_list(j, "removed", &removed);
+		name_list(j, "changed", &changed);
+		name_list(j, "unchanged", &unchanged);
+	}
+	log_notice("reloaded %s: %zu shards", nc->path, nc->nshards);
+	buf_free(&added);
+	buf_free(&removed);
+	buf_free(&changed);
+	buf_free(&unchanged);
+	daemon_update_status(d);
+	notify_ready();
+	return 0;
+}
+
+void daemon_status_json(const struct daemon *d, struct json *j)
+{
+	json_key(j, "version");
+	json_str(j, PACKAGE_VERSION);
+	json_key(j, "pid");
+	json_int(j, (int64_t)getpid());
+	json_key(j, "uptime_s");
+	json_uint(j, (uint64_t)(time_mono() - d->start_mono));
+	json_key(j, "config");
+	json_str(j, d->conf->path);
+	json_key(j, "shards");
+	json_arr_begin(j);
+	for (size_t i = 0; i < d->nshards; i++)
+		shard_status_json(d->shards[i], j);
+	json_arr_end(j);
+}
+
+void daemon_update_status(struct daemon *d)
+{
+	size_t count[4] = {0}, over = 0, paused = 0;
+	struct buf line;
+
+	if (d->shards == NULL && d->nshards == 0 && d->conf == NULL)
+		return;
+	for (size_t i = 0; i < d->nshards; i++) {
+		count[shard_state(d->shards[i])]++;
+		over += shard_over_threshold(d->shards[i]);
+		paused += shard_paused(d->shards[i]);
+	}
+	buf_init(&line);
+	buf_printf(&line, "%zu shards: %zu connected", d->nshards, count[SHARD_CONNECTED]);
+	if (count[SHARD_CONNECTING])
+		buf_printf(&line, ", %zu connecting", count[SHARD_CONNECTING]);
+	if (count[SHARD_DOWN])
+		buf_printf(&line, ", %zu down", count[SHARD_DOWN]);
+	if (count[SHARD_ERROR])
+		buf_printf(&line, ", %zu in error", count[SHARD_ERROR]);
+	buf_printf(&line, "; %zu over threshold", over);
+	if (paused)
+		buf_printf(&line, "; %zu paused", paused);
+	notify_status(line.data);
+	buf_free(&line);
+}

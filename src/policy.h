@@ -1,0 +1,29 @@
+/* policy: Ray's SimpleGcsFlushPolicy, free of I/O so that it is unit-tested
+ * as plain C.  A tick asks should_flush; a flush asks entries_to_flush and
+ * then calls record_flush, which restarts the period. */
+#ifndef GCS_POLICY_H
+#define GCS_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+struct policy {
+	uint64_t flush_when_at_least_bytes;
+	double flush_period_secs;
+	uint64_t flush_num_entries_each_time;
+	enum conf_source src_threshold, src_period, src_entries;
+	double last_flush;	/* monotonic seconds; 0 = never flushed */
+};
+
+/* Takes the three values, and their sources, from a shard's config. */
+void policy_from_conf(struct policy *p, const struct shard_conf *sc);
+bool policy_over_threshold(const struct policy *p, uint64_t used_memory);
+/* True when a period has passed since the last flush (or there was none) and
+ * used_memory is at or above the threshold. */
+bool policy_should_flush(const struct policy *p, uint64_t used_memory, double now);
+uint64_t policy_entries_to_flush(const struct policy *p);
+void policy_record_flush(struct policy *p, double now);
+
+#endif
