@@ -1,0 +1,63 @@
+/* Unit tests for policy: Ray's SimpleGcsFlushPolicy semantics. */
+#include "config.h"
+
+#include "policy.h"
+#include "tap.h"
+
+static struct policy make(uint64_t threshold, double period, uint64_t entries)
+{
+	struct policy p = {0};
+
+	p.flush_when_at_least_bytes = threshold;
+	p.flush_period_secs = period;
+	p.flush_num_entries_each_time = entries;
+	return p;
+}
+
+int main(void)
+{
+	struct policy p = make(1000, 10, 50);
+
+	ok(!policy_over_threshold(&p, 999), "below the threshold is not over");
+	ok(policy_over_threshold(&p, 1000), "at the threshold is over (>=, as Ray)");
+	ok(policy_over_threshold(&p, 5000), "above the threshold is over");
+
+	ok(policy_should_flush(&p, 1000, 1.0), "first flush allowed at once when over");
+	ok(!policy_should_flush(&p, 999, 1.0), "no flush below the threshold");
+	policy_record_flush(&p, 100.0);
+	ok(!policy_should_flush(&p, 5000, 105.0), "no second flush within the period");
+	ok(!policy_should_flush(&p, 5000, 109.999), "still within the period just before it ends");
+	ok(policy_should_flush(&p, 5000, 110.0), "flush allowed once the period has passed");
+	ok(!policy_should_flush(&p, 10, 200.0), "period passed but below the threshold");
+	policy_record_flush(&p, 110.0);
+	ok(!policy_should_flush(&p, 5000, 115.0), "a flush restarts the period");
+	ok(policy_entries_to_flush(&p) == 50, "entries per flush comes from the policy");
+
+	p = make(0, 0.5, 1);
+	ok(policy_should_flush(&p, 0, 1.0), "a zero threshold is always over");
+
+	{
+		struct buf errs;
+		struct conf *c;
+		const char *path = "policy-test.conf";
+		FILE *f = fopen(path, "w");
+
+		buf_init(&errs);
+		fputs("[daemon]\nstate_dir = /tmp\n[policy]\nflush_period_secs = 2.5\n"
+		      "[shard:a]\naddress = unix:/x\nflush_num_entries_each_time = 7\n", f);
+		fclose(f);
+		c = conf_load(path, &errs);
+		ok(c != NULL, "config for policy_from_conf loads");
+		if (c != NULL) {
+			policy_from_conf(&p, c->shards[0]);
+			ok(p.flush_period_secs == 2.5 && p.src_period == SRC_CONFIG, "period from [policy]");
+			ok(p.flush_num_entries_each_time == 7 && p.src_entries == SRC_SHARD, "entries from the shard");
+			ok(p.flush_when_at_least_bytes == 2147483648ULL && p.src_threshold == SRC_DEFAULT,
+			   "threshold default is 2 GiB, from default");
+		}
+		conf_free(c);
+		buf_free(&errs);
+		remove(path);
+	}
+	return tap_done();
+}
