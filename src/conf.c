@@ -697,7 +697,7 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 		else
 			s->secret = xstrdup(s->password);
 	}
-	if (*s->password_file) {
+	if (*s->password_file && !*s->password) {
 		s->secret = read_secret_file(s->password_file, &err);
 		if (s->secret == NULL)
 			perr(p, s->key_line[key_index(conf_key_find("password_file"))], "password_file",

@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-#define CONF_DEFAULT_PATH "/etc/gcs-flushd.conf"
+#define CONF_DEFAULT_PATH SYSCONFDIR "/gcs-flushd.conf"
 #define CONF_MAX_LINE 1024	/* longer lines are an error, never silently cut */
 #define CONF_MAX_SHARD_NAME 32
 

@@ -46,11 +46,12 @@ struct command {
 /* ---- messages ------------------------------------------------------------ */
 
 /* Replies and error texts come from the daemon, and through it from Redis
- * servers: never let their control characters reach the terminal. */
+ * servers: never let their control characters reach the terminal.  Newlines
+ * stay: a failed reload reports one config error per line. */
 static char *scrub(char *s)
 {
 	for (char *p = s; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+		if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
 			*p = '?';
 	return s;
 }

@@ -40,6 +40,7 @@ static void send_state(const char *state)
 #endif
 }
 
+#ifdef HAVE_SYSTEMD
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -47,6 +48,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	send_state("WATCHDOG=1");
 }
+#endif
 
 void notify_init(struct event_base *base)
 {
