@@ -13,7 +13,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,173 +104,6 @@ static size_t key_index(const struct conf_key *k)
 	return (size_t)(k - conf_table);
 }
 
-/* ---- value parsers ------------------------------------------------------ */
-
-int conf_parse_uint(const char *s, uint64_t *out, const char **err)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!isdigit((unsigned char)*s)) {
-		*err = "expected a non-negative whole number";
-		return -1;
-	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE) {
-		*err = "number too large";
-		return -1;
-	}
-	if (*end != '\0') {
-		*err = "expected a non-negative whole number";
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-int conf_parse_size(const char *s, uint64_t *out, const char **err)
-{
-	static const struct {
-		const char *suffix;
-		double mult;
-	} units[] = {
-		{"", 1}, {"B", 1},
-		{"K", 1e3}, {"KB", 1e3}, {"M", 1e6}, {"MB", 1e6},
-		{"G", 1e9}, {"GB", 1e9}, {"T", 1e12}, {"TB", 1e12},
-		{"KiB", 1024.0}, {"MiB", 1048576.0},
-		{"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-	};
-	char *end;
-	double v;
-
-	if (!isdigit((unsigned char)*s)) {
-		*err = "expected a size such as 1073741824, 1G or 1GiB";
-		return -1;
-	}
-	v = strtod(s, &end);
-	while (*end == ' ')
-		end++;
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-		if (strcasecmp(end, units[i].suffix) != 0)
-			continue;
-		v *= units[i].mult;
-		if (!isfinite(v) || v >= 18446744073709551615.0) {
-			*err = "size too large";
-			return -1;
-		}
-		*out = (uint64_t)v;
-		return 0;
-	}
-	*err = "unknown size suffix (use K, M, G, T or KiB, MiB, GiB, TiB)";
-	return -1;
-}
-
-int conf_parse_secs(const char *s, double *out, const char **err)
-{
-	char *end;
-	double v;
-
-	if (!isdigit((unsigned char)*s) && *s != '.') {
-		*err = "expected a number of seconds, such as 10 or 0.5";
-		return -1;
-	}
-	v = strtod(s, &end);
-	if (*end == 's')
-		end++;
-	if (*end != '\0' || !isfinite(v)) {
-		*err = "expected a number of seconds, such as 10 or 0.5";
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-int conf_parse_bool(const char *s, bool *out, const char **err)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"};
-	static const char *const no[] = {"no", "false", "off", "0"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
-		if (strcasecmp(s, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(s, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
-	}
-	*err = "expected yes or no";
-	return -1;
-}
-
-void conf_addr_free(struct conf_addr *a)
-{
-	free(a->host);
-	free(a->path);
-	memset(a, 0, sizeof(*a));
-}
-
-static int parse_port(const char *s, int *port, const char **err)
-{
-	uint64_t v;
-
-	if (conf_parse_uint(s, &v, err) < 0 || v < 1 || v > 65535) {
-		*err = "port must be a number from 1 to 65535";
-		return -1;
-	}
-	*port = (int)v;
-	return 0;
-}
-
-int conf_parse_address(const char *s, struct conf_addr *out, const char **err)
-{
-	const char *colon;
-
-	memset(out, 0, sizeof(*out));
-	if (strncmp(s, "unix:", 5) == 0) {
-		size_t n = strlen(s + 5);
-
-		if (s[5] != '/') {
-			*err = "unix: needs an absolute path, such as unix:/run/redis/redis.sock";
-			return -1;
-		}
-		if (n >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			*err = "unix socket path too long";
-			return -1;
-		}
-		out->is_unix = true;
-		out->path = xstrdup(s + 5);
-		return 0;
-	}
-	if (*s == '[') {
-		const char *close = strchr(s, ']');
-
-		if (close == NULL || close == s + 1 || close[1] != ':') {
-			*err = "expected [v6address]:port";
-			return -1;
-		}
-		if (parse_port(close + 2, &out->port, err) < 0)
-			return -1;
-		out->host = xstrndup(s + 1, (size_t)(close - s - 1));
-		return 0;
-	}
-	colon = strrchr(s, ':');
-	if (colon == NULL || colon == s) {
-		*err = "expected host:port, [v6address]:port or unix:/path";
-		return -1;
-	}
-	if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-		*err = "an IPv6 address needs brackets: [v6address]:port";
-		return -1;
-	}
-	if (parse_port(colon + 1, &out->port, err) < 0)
-		return -1;
-	out->host = xstrndup(s, (size_t)(colon - s));
-	return 0;
-}
-
 /* ---- the parse state ----------------------------------------------------- */
 
 struct section {
@@ -327,7 +159,7 @@ static int set_value(const struct conf_key *k, void *base, const char *text, con
 		return 0;
 	case CT_SIZE:
 	case CT_UINT:
-		if ((k->type == CT_SIZE ? conf_parse_size(text, &u, err) : conf_parse_uint(text, &u, err)) < 0)
+		if ((k->type == CT_SIZE ? parse_size(text, &u, err) : parse_uint(text, &u, err)) < 0)
 			return -1;
 		if ((k->min != 0 || k->max != 0) && ((double)u < k->min || (double)u > k->max)) {
 			*err = "value out of range";
@@ -336,7 +168,7 @@ static int set_value(const struct conf_key *k, void *base, const char *text, con
 		*(uint64_t *)slot = u;
 		return 0;
 	case CT_SECS:
-		if (conf_parse_secs(text, &d, err) < 0)
+		if (parse_secs(text, &d, err) < 0)
 			return -1;
 		if (d < k->min || d > k->max) {
 			*err = "value out of range";
@@ -345,7 +177,7 @@ static int set_value(const struct conf_key *k, void *base, const char *text, con
 		*(double *)slot = d;
 		return 0;
 	case CT_BOOL:
-		if (conf_parse_bool(text, &b, err) < 0)
+		if (parse_bool(text, &b, err) < 0)
 			return -1;
 		*(bool *)slot = b;
 		return 0;
@@ -462,7 +294,7 @@ static void shard_conf_free(struct shard_conf *s)
 			free(*(char **)field(s, &conf_table[i]));
 	free(s->name);
 	free(s->secret);
-	conf_addr_free(&s->addr);
+	parse_addr_free(&s->addr);
 }
 
 void conf_free(struct conf *c)
@@ -683,7 +515,7 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 	}
 	if (s->address == NULL || s->key_line[key_index(kaddr)] == 0) {
 		perr(p, s->line, "address", "missing in [shard:%s]", s->name);
-	} else if (conf_parse_address(s->address, &s->addr, &err) < 0) {
+	} else if (parse_address(s->address, &s->addr, &err) < 0) {
 		perr(p, s->key_line[key_index(kaddr)], "address", "'%s': %s", s->address, err);
 	}
 	if (*s->password && *s->password_file)

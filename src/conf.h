@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parse.h"
 #include "util.h"
 
 #define CONF_DEFAULT_PATH SYSCONFDIR "/gcs-flushd.conf"
@@ -53,12 +54,6 @@ struct conf_key {
 	const char *doc;	/* one line, for -t and the documentation check */
 };
 
-struct conf_addr {
-	bool is_unix;
-	char *host;		/* TCP: name or address, without brackets */
-	int port;
-	char *path;		/* unix: socket path */
-};
 
 #define CONF_MAX_KEYS 32
 
@@ -83,7 +78,7 @@ struct shard_conf {
 	double command_timeout_secs;
 	double reconnect_max_secs;
 
-	struct conf_addr addr;		/* parsed from address */
+	struct parse_addr addr;		/* parsed from address */
 	char *secret;			/* password, or the contents of password_file */
 	unsigned char source[CONF_MAX_KEYS];	/* enum conf_source, by key index */
 	int key_line[CONF_MAX_KEYS];	/* where each key was set, 0 if not */
@@ -119,14 +114,5 @@ bool conf_shard_conn_equal(const struct shard_conf *a, const struct shard_conf *
 
 /* Formats the value of key k stored in base (a struct conf or struct shard_conf). */
 void conf_format_value(const struct conf_key *k, const void *base, struct buf *out);
-
-/* Value parsers, exported for the unit tests. Return 0 or -1 with *err set
- * to a static message. */
-int conf_parse_size(const char *s, uint64_t *out, const char **err);
-int conf_parse_uint(const char *s, uint64_t *out, const char **err);
-int conf_parse_secs(const char *s, double *out, const char **err);
-int conf_parse_bool(const char *s, bool *out, const char **err);
-int conf_parse_address(const char *s, struct conf_addr *out, const char **err);
-void conf_addr_free(struct conf_addr *a);
 
 #endif

@@ -153,11 +153,11 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 	if (nc == NULL) {
 		if (errors.len > 0 && errors.data[errors.len - 1] == '\n')
 			errors.data[--errors.len] = '\0';
-		log_error("reload failed; keeping the running config");
 		/* One log line per config error, so each keeps its priority prefix. */
 		for (char *p = errors.data, *nl; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
 			nl = strchr(p, '\n');
-			log_error("%.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+			log_error("reload failed, keeping the running config: %.*s",
+				  nl ? (int)(nl - p) : (int)strlen(p), p);
 		}
 		*err = errors.data;
 		notify_ready();

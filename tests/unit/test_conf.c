@@ -52,18 +52,18 @@ static void test_sizes(void)
 	uint64_t v = 0;
 	const char *err;
 
-	ok(conf_parse_size("2GiB", &v, &err) == 0 && v == 2147483648ULL, "2GiB is 2^31");
-	ok(conf_parse_size("1K", &v, &err) == 0 && v == 1000, "K is 1000");
-	ok(conf_parse_size("1KiB", &v, &err) == 0 && v == 1024, "KiB is 1024");
-	ok(conf_parse_size("3MB", &v, &err) == 0 && v == 3000000, "MB is 10^6");
-	ok(conf_parse_size("1.5MiB", &v, &err) == 0 && v == 1572864, "fractional sizes");
-	ok(conf_parse_size("1 G", &v, &err) == 0 && v == 1000000000, "a space before the suffix");
-	ok(conf_parse_size("2tib", &v, &err) == 0 && v == 2199023255552ULL, "suffixes ignore case");
-	ok(conf_parse_size("12345", &v, &err) == 0 && v == 12345, "plain bytes");
-	ok(conf_parse_size("1Q", &v, &err) < 0, "an unknown suffix is refused");
-	ok(conf_parse_size("-1", &v, &err) < 0, "a negative size is refused");
-	ok(conf_parse_size("", &v, &err) < 0, "an empty size is refused");
-	ok(conf_parse_size("99999999TiB", &v, &err) < 0, "an overflowing size is refused");
+	ok(parse_size("2GiB", &v, &err) == 0 && v == 2147483648ULL, "2GiB is 2^31");
+	ok(parse_size("1K", &v, &err) == 0 && v == 1000, "K is 1000");
+	ok(parse_size("1KiB", &v, &err) == 0 && v == 1024, "KiB is 1024");
+	ok(parse_size("3MB", &v, &err) == 0 && v == 3000000, "MB is 10^6");
+	ok(parse_size("1.5MiB", &v, &err) == 0 && v == 1572864, "fractional sizes");
+	ok(parse_size("1 G", &v, &err) == 0 && v == 1000000000, "a space before the suffix");
+	ok(parse_size("2tib", &v, &err) == 0 && v == 2199023255552ULL, "suffixes ignore case");
+	ok(parse_size("12345", &v, &err) == 0 && v == 12345, "plain bytes");
+	ok(parse_size("1Q", &v, &err) < 0, "an unknown suffix is refused");
+	ok(parse_size("-1", &v, &err) < 0, "a negative size is refused");
+	ok(parse_size("", &v, &err) < 0, "an empty size is refused");
+	ok(parse_size("99999999TiB", &v, &err) < 0, "an overflowing size is refused");
 }
 
 static void test_scalars(void)
@@ -73,42 +73,42 @@ static void test_scalars(void)
 	bool b = false;
 	const char *err;
 
-	ok(conf_parse_secs("10", &d, &err) == 0 && d == 10, "whole seconds");
-	ok(conf_parse_secs("0.25", &d, &err) == 0 && d == 0.25, "fractional seconds");
-	ok(conf_parse_secs("2s", &d, &err) == 0 && d == 2, "an s suffix");
-	ok(conf_parse_secs("-1", &d, &err) < 0, "negative seconds are refused");
-	ok(conf_parse_secs("1m", &d, &err) < 0, "other units are refused");
-	ok(conf_parse_uint("42", &u, &err) == 0 && u == 42, "a whole number");
-	ok(conf_parse_uint("4x", &u, &err) < 0, "trailing junk is refused");
-	ok(conf_parse_uint("99999999999999999999999", &u, &err) < 0, "overflow is refused");
-	ok(conf_parse_bool("Yes", &b, &err) == 0 && b, "yes");
-	ok(conf_parse_bool("off", &b, &err) == 0 && !b, "off");
-	ok(conf_parse_bool("maybe", &b, &err) < 0, "maybe is refused");
+	ok(parse_secs("10", &d, &err) == 0 && d == 10, "whole seconds");
+	ok(parse_secs("0.25", &d, &err) == 0 && d == 0.25, "fractional seconds");
+	ok(parse_secs("2s", &d, &err) == 0 && d == 2, "an s suffix");
+	ok(parse_secs("-1", &d, &err) < 0, "negative seconds are refused");
+	ok(parse_secs("1m", &d, &err) < 0, "other units are refused");
+	ok(parse_uint("42", &u, &err) == 0 && u == 42, "a whole number");
+	ok(parse_uint("4x", &u, &err) < 0, "trailing junk is refused");
+	ok(parse_uint("99999999999999999999999", &u, &err) < 0, "overflow is refused");
+	ok(parse_bool("Yes", &b, &err) == 0 && b, "yes");
+	ok(parse_bool("off", &b, &err) == 0 && !b, "off");
+	ok(parse_bool("maybe", &b, &err) < 0, "maybe is refused");
 }
 
 static void test_addresses(void)
 {
-	struct conf_addr a;
+	struct parse_addr a;
 	const char *err;
 
-	ok(conf_parse_address("127.0.0.1:6380", &a, &err) == 0 && !a.is_unix && strcmp(a.host, "127.0.0.1") == 0 &&
+	ok(parse_address("127.0.0.1:6380", &a, &err) == 0 && !a.is_unix && strcmp(a.host, "127.0.0.1") == 0 &&
 	   a.port == 6380, "host:port");
-	conf_addr_free(&a);
-	ok(conf_parse_address("redis.example:1", &a, &err) == 0 && strcmp(a.host, "redis.example") == 0,
+	parse_addr_free(&a);
+	ok(parse_address("redis.example:1", &a, &err) == 0 && strcmp(a.host, "redis.example") == 0,
 	   "a host name");
-	conf_addr_free(&a);
-	ok(conf_parse_address("[::1]:6379", &a, &err) == 0 && strcmp(a.host, "::1") == 0 && a.port == 6379,
+	parse_addr_free(&a);
+	ok(parse_address("[::1]:6379", &a, &err) == 0 && strcmp(a.host, "::1") == 0 && a.port == 6379,
 	   "[v6]:port");
-	conf_addr_free(&a);
-	ok(conf_parse_address("unix:/run/redis.sock", &a, &err) == 0 && a.is_unix &&
+	parse_addr_free(&a);
+	ok(parse_address("unix:/run/redis.sock", &a, &err) == 0 && a.is_unix &&
 	   strcmp(a.path, "/run/redis.sock") == 0, "unix:/path");
-	conf_addr_free(&a);
-	ok(conf_parse_address("localhost", &a, &err) < 0, "no port is refused");
-	ok(conf_parse_address("h:0", &a, &err) < 0, "port 0 is refused");
-	ok(conf_parse_address("h:65536", &a, &err) < 0, "port 65536 is refused");
-	ok(conf_parse_address("::1:6379", &a, &err) < 0, "v6 without brackets is refused");
-	ok(conf_parse_address("[::1]6379", &a, &err) < 0, "brackets without a colon are refused");
-	ok(conf_parse_address("unix:relative.sock", &a, &err) < 0, "a relative unix path is refused");
+	parse_addr_free(&a);
+	ok(parse_address("localhost", &a, &err) < 0, "no port is refused");
+	ok(parse_address("h:0", &a, &err) < 0, "port 0 is refused");
+	ok(parse_address("h:65536", &a, &err) < 0, "port 65536 is refused");
+	ok(parse_address("::1:6379", &a, &err) < 0, "v6 without brackets is refused");
+	ok(parse_address("[::1]6379", &a, &err) < 0, "brackets without a colon are refused");
+	ok(parse_address("unix:relative.sock", &a, &err) < 0, "a relative unix path is refused");
 }
 
 static void test_defaults_and_inheritance(void)
