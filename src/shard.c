@@ -499,7 +499,7 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, struct 
 	s->dns = dns;
 	s->on_change = on_change;
 	s->change_arg = arg;
-	s->state = SHARD_DOWN;
+	s->state = SHARD_CONNECTING;	/* shard_start follows at once */
 	policy_from_conf(&s->policy, sc);
 	s->retry_timer = evtimer_new(base, on_retry, s);
 	s->deadline_timer = evtimer_new(base, on_deadline, s);
