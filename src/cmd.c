@@ -60,15 +60,12 @@ static void fail(struct cmd_ctx *c, const char *fmt, ...) __attribute__((format(
 
 static void fail(struct cmd_ctx *c, const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
 
-	buf_init(&b);
-	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
-	va_end(ap);
 	free(c->error);
-	c->error = b.data;
+	va_start(ap, fmt);
+	c->error = xvasprintf(fmt, ap);
+	va_end(ap);
 }
 
 static void run_status(struct cmd_ctx *c)
@@ -130,16 +127,8 @@ static void command_list(struct buf *b)
 
 static void error_reply(struct buf *reply, const char *msg)
 {
-	struct json j;
-
 	buf_reset(reply);
-	json_init(&j, reply);
-	json_obj_begin(&j);
-	json_key(&j, "ok");
-	json_bool(&j, false);
-	json_key(&j, "error");
-	json_str(&j, msg);
-	json_obj_end(&j);
+	json_error_reply(reply, msg);
 }
 
 static const struct cmd *find_command(const char *name)

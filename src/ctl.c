@@ -79,16 +79,9 @@ static void client_reply(struct ctl_client *cl, struct buf *reply)
 static void client_error(struct ctl_client *cl, const char *msg)
 {
 	struct buf reply;
-	struct json j;
 
 	buf_init(&reply);
-	json_init(&j, &reply);
-	json_obj_begin(&j);
-	json_key(&j, "ok");
-	json_bool(&j, false);
-	json_key(&j, "error");
-	json_str(&j, msg);
-	json_obj_end(&j);
+	json_error_reply(&reply, msg);
 	client_reply(cl, &reply);
 	buf_free(&reply);
 }

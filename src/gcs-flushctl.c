@@ -63,15 +63,14 @@ static char *scrub(char *s)
 static int fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(int status, const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
+	char *msg;
 
-	buf_init(&b);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "gcs-flushctl: %s\n", scrub(b.data));
-	buf_free(&b);
+	fprintf(stderr, "gcs-flushctl: %s\n", scrub(msg));
+	free(msg);
 	if (status == ST_USAGE)
 		fputs(USAGE_HINT, stderr);
 	return status;

@@ -176,3 +176,16 @@ void json_raw(struct json *j, const char *text)
 	sep(j);
 	buf_puts(j->out, text);
 }
+
+void json_error_reply(struct buf *out, const char *msg)
+{
+	struct json j;
+
+	json_init(&j, out);
+	json_obj_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, false);
+	json_key(&j, "error");
+	json_str(&j, msg);
+	json_obj_end(&j);
+}

@@ -35,6 +35,8 @@ void json_int(struct json *j, int64_t v);
 void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* Writes {"ok":false,"error":msg}: every control error reply. */
+void json_error_reply(struct buf *out, const char *msg);
 /* Writes text as it is: a number already formatted, say. */
 void json_raw(struct json *j, const char *text);
 

@@ -168,16 +168,15 @@ static void shard_fail(struct shard *s, enum shard_state st, const char *fmt, ..
 
 static void shard_fail(struct shard *s, enum shard_state st, const char *fmt, ...)
 {
-	struct buf msg;
 	va_list ap;
+	char *msg;
 	double delay;
 
-	buf_init(&msg);
 	va_start(ap, fmt);
-	buf_vprintf(&msg, fmt, ap);
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	set_error(s, msg.data);
-	buf_free(&msg);
+	set_error(s, msg);
+	free(msg);
 
 	abandon_connection(s);
 	s->state = st;
