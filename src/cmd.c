@@ -2,20 +2,24 @@
  * members of the reply object after "ok". */
 #include "config.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "ctl.h"
 #include "daemon.h"
 #include "json.h"
 #include "log.h"
 
 struct cmd_ctx {
 	struct daemon *d;
+	struct ctl_client *cl;
 	struct json *j;
 	int argc;
 	char **argv;
 	char *error;		/* set by a failing handler */
+	bool deferred;		/* the handler replies later, itself */
 };
 
 struct cmd {
@@ -112,8 +116,62 @@ static void run_reload(struct cmd_ctx *c)
 		c->error = err;
 }
 
+/* A forced flush answers when its cycle ends. */
+static void on_flushed(void *arg, const struct flush_result *r)
+{
+	struct ctl_client *cl = arg;
+	struct buf reply;
+	struct json j;
+
+	buf_init(&reply);
+	json_init(&j, &reply);
+	json_obj_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, r->error == NULL);
+	if (r->error != NULL) {
+		json_key(&j, "error");
+		json_str(&j, r->error);
+	}
+	json_key(&j, "requested");
+	json_uint(&j, r->requested);
+	json_key(&j, "flushed");
+	json_uint(&j, r->flushed);
+	json_key(&j, "already_gone");
+	json_uint(&j, r->already_gone);
+	json_key(&j, "chunks");
+	json_uint(&j, r->chunks);
+	json_key(&j, "seconds");
+	json_double(&j, round(r->seconds * 1e6) / 1e6);
+	json_obj_end(&j);
+	ctl_reply(cl, &reply);
+	buf_free(&reply);
+}
+
+static void run_flush(struct cmd_ctx *c)
+{
+	struct shard *s = daemon_shard(c->d, c->argv[0]);
+	uint64_t n = 0;
+	const char *why;
+
+	if (s == NULL) {
+		fail(c, "no shard named '%s'", c->argv[0]);
+		return;
+	}
+	if (c->argc == 2 && (parse_uint(c->argv[1], &n, &why) < 0 || n < 1 || n > 1000000000)) {
+		fail(c, "N must be a whole number from 1 to 1000000000");
+		return;
+	}
+	log_info("shard %s: flush requested over the control socket", c->argv[0]);
+	if (shard_flush_now(s, n, on_flushed, c->cl, &why) < 0) {
+		fail(c, "shard %s: %s", c->argv[0], why);
+		return;
+	}
+	c->deferred = true;
+}
+
 static const struct cmd commands[] = {
 	{"status", 0, 0, "status", run_status},
+	{"flush", 1, 2, "flush SHARD [N]", run_flush},
 	{"pause", 0, 1, "pause [SHARD]", run_pause},
 	{"resume", 0, 1, "resume [SHARD]", run_resume},
 	{"reload", 0, 0, "reload", run_reload},
@@ -139,13 +197,13 @@ static const struct cmd *find_command(const char *name)
 	return NULL;
 }
 
-void cmd_handle(void *arg, const char *line, size_t len, struct buf *reply)
+static bool cmd_run(struct daemon *d, struct ctl_client *cl, const char *line, size_t len, struct buf *reply)
 {
 	char *storage = xmalloc(len + 1);
 	char *argv[CMD_MAX_ARGS];
 	const char *err;
 	const struct cmd *cmd;
-	struct cmd_ctx c = {.d = arg};
+	struct cmd_ctx c = {.d = d, .cl = cl};
 	struct json j;
 	struct buf msg;
 	int argc = cmd_parse(line, len, storage, argv, CMD_MAX_ARGS, &err);
@@ -185,4 +243,15 @@ void cmd_handle(void *arg, const char *line, size_t len, struct buf *reply)
 	free(c.error);
 	buf_free(&msg);
 	free(storage);
+	return c.deferred;
+}
+
+void cmd_handle(void *arg, struct ctl_client *cl, const char *line, size_t len)
+{
+	struct buf reply;
+
+	buf_init(&reply);
+	if (!cmd_run(arg, cl, line, len, &reply))
+		ctl_reply(cl, &reply);
+	buf_free(&reply);
 }

@@ -13,7 +13,9 @@
  * into storage, which must hold len + 1 bytes. */
 int cmd_parse(const char *line, size_t len, char *storage, char *argv[], int max, const char **err);
 
+struct ctl_client;
+
 /* ctl_handler_fn for the daemon (arg is the struct daemon). */
-void cmd_handle(void *arg, const char *line, size_t len, struct buf *reply);
+void cmd_handle(void *arg, struct ctl_client *cl, const char *line, size_t len);
 
 #endif

@@ -29,7 +29,8 @@ struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	struct ctl_client *next, *prev;
-	bool answered;
+	bool request_read;	/* its one request went to the handler */
+	bool answered;		/* the reply is written or being written */
 };
 
 struct ctl {
@@ -68,11 +69,12 @@ static void on_client_write(struct bufferevent *bev, void *arg)
 }
 
 /* Sends the reply and closes once it is written. */
-static void client_reply(struct ctl_client *cl, struct buf *reply)
+void ctl_reply(struct ctl_client *cl, struct buf *reply)
 {
 	buf_putc(reply, '\n');
 	cl->answered = true;
 	bufferevent_disable(cl->bev, EV_READ);
+	bufferevent_enable(cl->bev, EV_WRITE);
 	bufferevent_write(cl->bev, reply->data, reply->len);
 }
 
@@ -82,20 +84,18 @@ static void client_error(struct ctl_client *cl, const char *msg)
 
 	buf_init(&reply);
 	json_error_reply(&reply, msg);
-	client_reply(cl, &reply);
+	ctl_reply(cl, &reply);
 	buf_free(&reply);
 }
 
 static void client_request(struct ctl_client *cl, const char *line, size_t len)
 {
-	struct buf reply;
-
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	buf_init(&reply);
-	cl->ctl->handler(cl->ctl->arg, line, len, &reply);
-	client_reply(cl, &reply);
-	buf_free(&reply);
+	/* One request per connection: stop reading (and the idle timeout). */
+	cl->request_read = true;
+	bufferevent_disable(cl->bev, EV_READ);
+	cl->ctl->handler(cl->ctl->arg, cl, line, len);
 }
 
 static void on_client_read(struct bufferevent *bev, void *arg)
@@ -105,7 +105,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
 	struct evbuffer_ptr eol;
 	char *line;
 
-	if (cl->answered)
+	if (cl->request_read || cl->answered)
 		return;
 	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 	if (eol.pos < 0) {
@@ -129,7 +129,7 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t n = evbuffer_get_length(in);
 
-	if (!cl->answered && (what & BEV_EVENT_EOF) && n > 0 && n <= CTL_MAX_LINE) {
+	if (!cl->request_read && (what & BEV_EVENT_EOF) && n > 0 && n <= CTL_MAX_LINE) {
 		/* A half-closed client may end its line with EOF instead of '\n'. */
 		char *line = xmalloc(n);
 
@@ -138,8 +138,14 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 		free(line);
 		return;
 	}
-	if (!cl->answered && (what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
+	if (!cl->request_read && (what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
 		client_error(cl, "no request received within 5 seconds");
+		return;
+	}
+	if (cl->request_read && !cl->answered) {
+		/* The request is being handled and will reply through us: keep the
+		 * client until then, however it went away. */
+		bufferevent_disable(bev, EV_READ | EV_WRITE);
 		return;
 	}
 	client_free(cl);

@@ -15,9 +15,15 @@
 struct event_base;
 struct ctl;
 
-/* Answers one request (len bytes, no newline; may hold any byte) by
- * writing a JSON object into reply. */
-typedef void ctl_handler_fn(void *arg, const char *line, size_t len, struct buf *reply);
+struct ctl_client;
+
+/* Handles one request (len bytes, no newline; may hold any byte).  It must
+ * answer with ctl_reply, at once or later (a flush replies when it ends);
+ * the client is kept until then. */
+typedef void ctl_handler_fn(void *arg, struct ctl_client *cl, const char *line, size_t len);
+
+/* Sends reply (one JSON object; the newline is added) and closes. */
+void ctl_reply(struct ctl_client *cl, struct buf *reply);
 
 /* Binds and listens.  Refuses when another daemon answers on path; removes a
  * stale socket.  Returns NULL with a message in *err. */

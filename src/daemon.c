@@ -23,7 +23,7 @@ static void on_shard_change(void *arg)
 
 static struct shard *start_shard(struct daemon *d, struct shard_conf *sc)
 {
-	struct shard *s = shard_new(d->base, d->dns, sc, on_shard_change, d);
+	struct shard *s = shard_new(d->base, d->dns, sc, d->conf->state_dir, on_shard_change, d);
 
 	shard_start(s);
 	return s;
@@ -73,7 +73,7 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 		return -1;
 	d->shards = xcalloc(conf->nshards, sizeof(*d->shards));
 	for (size_t i = 0; i < conf->nshards; i++)
-		d->shards[i] = shard_new(d->base, d->dns, conf->shards[i], on_shard_change, d);
+		d->shards[i] = shard_new(d->base, d->dns, conf->shards[i], conf->state_dir, on_shard_change, d);
 	d->nshards = conf->nshards;
 	for (size_t i = 0; i < d->nshards; i++)
 		shard_start(d->shards[i]);
@@ -85,13 +85,15 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 
 void daemon_fini(struct daemon *d)
 {
-	ctl_close(d->ctl);
-	d->ctl = NULL;
+	/* Shards first: a forced flush still running answers its client, whom
+	 * ctl_close then drops. */
 	for (size_t i = 0; i < d->nshards; i++)
 		shard_free(d->shards[i]);
 	free(d->shards);
 	d->shards = NULL;
 	d->nshards = 0;
+	ctl_close(d->ctl);
+	d->ctl = NULL;
 	if (d->dns != NULL)
 		evdns_base_free(d->dns, 0);
 	d->dns = NULL;
@@ -244,7 +246,8 @@ void daemon_status_json(const struct daemon *d, struct json *j)
 
 void daemon_update_status(struct daemon *d)
 {
-	size_t count[4] = {0}, over = 0, paused = 0;
+	size_t count[4] = {0}, over = 0, paused = 0, tracked = 0;
+	uint64_t flushed = 0;
 	struct buf line;
 
 	if (d->shards == NULL && d->nshards == 0 && d->conf == NULL)
@@ -253,6 +256,8 @@ void daemon_update_status(struct daemon *d)
 		count[shard_state(d->shards[i])]++;
 		over += shard_over_threshold(d->shards[i]);
 		paused += shard_paused(d->shards[i]);
+		tracked += shard_tracked(d->shards[i]);
+		flushed += shard_flushed_total(d->shards[i]);
 	}
 	buf_init(&line);
 	buf_printf(&line, "%zu shards: %zu connected", d->nshards, count[SHARD_CONNECTED]);
@@ -262,7 +267,8 @@ void daemon_update_status(struct daemon *d)
 		buf_printf(&line, ", %zu down", count[SHARD_DOWN]);
 	if (count[SHARD_ERROR])
 		buf_printf(&line, ", %zu in error", count[SHARD_ERROR]);
-	buf_printf(&line, "; %zu over threshold", over);
+	buf_printf(&line, "; %zu over threshold; %zu entries tracked, %llu flushed", over, tracked,
+		   (unsigned long long)flushed);
 	if (paused)
 		buf_printf(&line, "; %zu paused", paused);
 	notify_status(line.data);

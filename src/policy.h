@@ -5,9 +5,11 @@
 #define GCS_POLICY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conf.h"
+#include "util.h"
 
 struct policy {
 	uint64_t flush_when_at_least_bytes;
@@ -19,6 +21,12 @@ struct policy {
 
 /* Takes the three values, and their sources, from a shard's config. */
 void policy_from_conf(struct policy *p, const struct shard_conf *sc);
+/* Applies the runtime policy hash (field/value pairs from HGETALL): each of
+ * the three fields present and valid overrides the config; absent ones
+ * revert to it.  Appends "field: 'value': reason" lines for invalid values
+ * to invalid (the caller logs them once) and leaves those at config. */
+void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const char *const *fields,
+			  const char *const *values, size_t n, struct buf *invalid);
 bool policy_over_threshold(const struct policy *p, uint64_t used_memory);
 /* True when a period has passed since the last flush (or there was none) and
  * used_memory is at or above the threshold. */

@@ -1,14 +1,11 @@
-/* shard: one Redis server's connection state machine and its tick.
+/* shard: one Redis server: its connections, its state machine and its tick.
  *
- * Lifetime rules for the hiredis context (0.14):
- * - hiredis frees the context itself after a failed connect (no disconnect
- *   callback) and after the disconnect callback; we NULL our pointer there.
- * - We never free a context inside one of its callbacks.  A failure seen in
- *   a callback parks the context in dead_ac and frees it from a zero-delay
- *   event, after the callback has returned.
- * - Every callback first checks that the context is still the shard's
- *   current one, so replies that arrive for an abandoned context (or the
- *   NULL replies hiredis sends while freeing it) are ignored. */
+ * Connecting runs in steps, each started by the previous one's success:
+ *   command conn ready -> notify-keyspace-events checked (set if needed)
+ *   -> subscriber conn ready and subscribed -> connected (tick, flush),
+ *   while the reconciliation SCAN runs in the background.
+ * Any failure closes both connections, abandons the flush in flight (its
+ * chunk goes back to the ledger) and retries after a backoff. */
 #include "config.h"
 
 #include <errno.h>
@@ -16,57 +13,50 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/util.h>
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "conn.h"
+#include "ledger.h"
 #include "log.h"
 #include "shard.h"
+#include "track.h"
 #include "util.h"
 
 #define BACKOFF_FIRST_SECS 0.1
-
-/* What a reply answers; passed to hiredis as the privdata. */
-enum shard_op {
-	OP_AUTH = 1,
-	OP_SELECT,
-	OP_HANDSHAKE_DONE,	/* PING after AUTH/SELECT: the handshake is complete */
-	OP_INFO,
-};
+#define LEDGER_SYNC_SECS 1.0
 
 struct shard {
 	struct shard_conf *conf;
 	struct event_base *base;
-	struct evdns_base *dns;
 	shard_change_fn *on_change;
 	void *change_arg;
 
 	enum shard_state state;
-	redisAsyncContext *ac;
-	redisAsyncContext *dead_ac;	/* to be freed outside its callbacks */
-	struct evdns_getaddrinfo_request *dns_req;
+	struct conn *cmd;
+	struct track *track;
+	struct ledger *ledger;
+	struct flush *flush;
+	char *ledger_path;
 	struct event *retry_timer;	/* next connection attempt */
-	struct event *deadline_timer;	/* connect or command timeout */
-	struct event *tick_timer;	/* INFO memory every period */
-	struct event *reap_event;	/* frees dead_ac */
-	unsigned pending;		/* commands awaiting a reply */
+	struct event *tick_timer;	/* policy key and INFO memory, every period */
+	struct event *sync_timer;	/* writes the ledger log */
 	unsigned failures;		/* consecutive, for the backoff */
 	bool info_in_flight;
 	bool paused;
 
 	struct policy policy;
+	char *policy_invalid;		/* last invalid runtime values, logged once */
 	bool have_memory;
 	uint64_t used_memory;
 	double used_memory_mono;	/* when it was read */
 	char *last_error;
 	double last_error_unix;
+
+	char *notify_value;		/* notify-keyspace-events being set */
+	flush_done_fn *caller_done;	/* a forced flush's caller */
+	void *caller_arg;
 
 #define X(name, doc) uint64_t name;
 	SHARD_STATS(X)
@@ -74,7 +64,6 @@ struct shard {
 };
 
 static void shard_connect(struct shard *s);
-static void send_op(struct shard *s, enum shard_op op, const char *fmt, ...);
 
 static const char *const state_names[] = {"down", "connecting", "connected", "error"};
 
@@ -86,37 +75,28 @@ const char *shard_state_name(enum shard_state st)
 const char *shard_name(const struct shard *s) { return s->conf->name; }
 enum shard_state shard_state(const struct shard *s) { return s->state; }
 bool shard_paused(const struct shard *s) { return s->paused; }
-
-void shard_set_paused(struct shard *s, bool paused)
-{
-	if (s->paused != paused)
-		log_info("shard %s: %s", s->conf->name, paused ? "paused" : "resumed");
-	s->paused = paused;
-	s->on_change(s->change_arg);
-}
+size_t shard_tracked(const struct shard *s) { return ledger_count(s->ledger); }
 
 bool shard_over_threshold(const struct shard *s)
 {
 	return s->have_memory && policy_over_threshold(&s->policy, s->used_memory);
 }
 
-static struct timeval tv_of(double secs)
+static void changed(struct shard *s)
+{
+	s->on_change(s->change_arg);
+}
+
+static void arm(struct event *ev, double secs)
 {
 	struct timeval tv;
 
 	tv.tv_sec = (time_t)secs;
 	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-	return tv;
-}
-
-static void arm(struct event *ev, double secs)
-{
-	struct timeval tv = tv_of(secs);
-
 	event_add(ev, &tv);
 }
 
-/* ---- failure and backoff ---------------------------------------------------- */
+/* ---- failure and backoff ------------------------------------------------------ */
 
 /* Capped exponential backoff with jitter in [d/2, d), so that many daemons
  * (or many shards behind one address) do not retry in lockstep. */
@@ -141,25 +121,14 @@ static void set_error(struct shard *s, const char *msg)
 	s->last_error_unix = time_now();
 }
 
-/* Stops every timer and request of the current connection.  Safe inside a
- * hiredis callback: the context is only parked. */
-static void abandon_connection(struct shard *s)
+/* Closes everything of the current connection; safe inside callbacks. */
+static void disconnect(struct shard *s, const char *why)
 {
-	if (s->dns_req != NULL) {
-		struct evdns_getaddrinfo_request *req = s->dns_req;
-
-		s->dns_req = NULL;	/* the cancel callback must not find it */
-		evdns_getaddrinfo_cancel(req);
-	}
-	if (s->ac != NULL) {
-		s->dead_ac = s->ac;
-		s->ac = NULL;
-		event_active(s->reap_event, EV_TIMEOUT, 0);
-	}
-	event_del(s->deadline_timer);
+	conn_close(s->cmd);
+	track_stop(s->track);
+	flush_abort(s->flush, why);
 	event_del(s->tick_timer);
 	event_del(s->retry_timer);
-	s->pending = 0;
 	s->info_in_flight = false;
 }
 
@@ -176,28 +145,15 @@ static void shard_fail(struct shard *s, enum shard_state st, const char *fmt, ..
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	set_error(s, msg);
+	disconnect(s, msg);
 	free(msg);
-
-	abandon_connection(s);
 	s->state = st;
 	s->failures++;
 	s->connect_failures_total++;
 	delay = backoff_secs(s);
 	log_debug("shard %s: retrying in %.2fs", s->conf->name, delay);
 	arm(s->retry_timer, delay);
-	s->on_change(s->change_arg);
-}
-
-static void on_reap(evutil_socket_t fd, short what, void *arg)
-{
-	struct shard *s = arg;
-	redisAsyncContext *ac = s->dead_ac;
-
-	(void)fd;
-	(void)what;
-	s->dead_ac = NULL;
-	if (ac != NULL)
-		redisAsyncFree(ac);	/* its callbacks see ac != s->ac and return */
+	changed(s);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -207,45 +163,81 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 	shard_connect(arg);
 }
 
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
+/* ---- flushing ------------------------------------------------------------------ */
+
+static void on_flush_done(void *arg, const struct flush_result *r)
 {
 	struct shard *s = arg;
+	flush_done_fn *done = s->caller_done;
 
-	(void)fd;
-	(void)what;
-	if (s->state == SHARD_CONNECTING)
-		shard_fail(s, SHARD_DOWN, "connect: timed out after %gs", s->conf->connect_timeout_secs);
-	else
-		shard_fail(s, SHARD_DOWN, "no reply within %gs (command_timeout_secs)", s->conf->command_timeout_secs);
+	s->caller_done = NULL;
+	if (done != NULL)
+		done(s->caller_arg, r);
+	changed(s);
 }
 
-/* ---- commands and replies --------------------------------------------------- */
-
-/* The command timeout measures time without progress: it restarts with
- * every reply and stops when nothing is outstanding.  While connecting, the
- * connect timeout covers the handshake as a whole. */
-static void rearm_deadline(struct shard *s)
+static void maybe_flush(struct shard *s)
 {
-	if (s->state == SHARD_CONNECTING)
+	double now = time_mono();
+	const char *why;
+
+	if (s->state != SHARD_CONNECTED || s->paused || flush_running(s->flush) ||
+	    !policy_should_flush(&s->policy, s->used_memory, now))
 		return;
-	if (s->pending == 0)
-		event_del(s->deadline_timer);
-	else
-		arm(s->deadline_timer, s->conf->command_timeout_secs);
+	if (ledger_count(s->ledger) == 0) {
+		log_debug("shard %s: over the threshold but no tracked entries to flush", s->conf->name);
+		return;
+	}
+	policy_record_flush(&s->policy, now);
+	if (flush_start(s->flush, policy_entries_to_flush(&s->policy), s->conf->flush_max_entries_per_sec,
+			on_flush_done, s, &why) < 0)
+		log_debug("shard %s: %s", s->conf->name, why);
 }
 
-static bool is_refusal(const char *err)
+int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg, const char **why)
 {
-	/* Errors that retrying cannot fix until someone changes a password,
-	 * an ACL or our config. */
-	static const char *const prefixes[] = {"NOAUTH", "WRONGPASS", "NOPERM", "ERR invalid password",
-					       "ERR AUTH", "ERR Client sent AUTH", "ERR DB index", "ERR invalid DB"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
-		if (strncmp(err, prefixes[i], strlen(prefixes[i])) == 0)
-			return true;
-	return false;
+	if (n == 0)
+		n = policy_entries_to_flush(&s->policy);
+	if (s->state != SHARD_CONNECTED) {
+		*why = "the shard is not connected";
+		return -1;
+	}
+	if (flush_running(s->flush)) {
+		*why = "a flush is already running on this shard";
+		return -1;
+	}
+	s->caller_done = done;
+	s->caller_arg = arg;
+	policy_record_flush(&s->policy, time_mono());
+	if (flush_start(s->flush, n, s->conf->flush_max_entries_per_sec, on_flush_done, s, why) < 0) {
+		s->caller_done = NULL;
+		return -1;
+	}
+	return 0;
 }
+
+void shard_forget_caller(struct shard *s, void *arg)
+{
+	if (s->caller_arg == arg)
+		s->caller_done = NULL;
+}
+
+void shard_set_paused(struct shard *s, bool paused)
+{
+	if (s->paused != paused)
+		log_info("shard %s: %s", s->conf->name, paused ? "paused" : "resumed");
+	s->paused = paused;
+	if (paused)
+		flush_stop(s->flush, "paused");
+	changed(s);
+}
+
+uint64_t shard_flushed_total(const struct shard *s)
+{
+	return flush_flushed_total(s->flush);
+}
+
+/* ---- the tick ------------------------------------------------------------------- */
 
 static bool parse_used_memory(const char *info, uint64_t *out)
 {
@@ -268,246 +260,260 @@ static bool parse_used_memory(const char *info, uint64_t *out)
 	return false;
 }
 
-static void on_info(struct shard *s, redisReply *r)
+static void on_info(void *owner, redisReply *r, void *arg)
 {
+	struct shard *s = owner;
 	uint64_t used;
 
+	(void)arg;
 	s->info_in_flight = false;
 	if (r->type == REDIS_REPLY_ERROR) {
-		if (is_refusal(r->str))
-			shard_fail(s, SHARD_ERROR, "INFO memory: %s", r->str);
-		else
-			set_error(s, r->str);	/* e.g. LOADING: stay connected, try next tick */
-		s->on_change(s->change_arg);
+		set_error(s, r->str);	/* e.g. LOADING: stay connected, try next tick */
+		changed(s);
 		return;
 	}
-	if ((r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) ||
-	    !parse_used_memory(r->str, &used)) {
+	if ((r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) || !parse_used_memory(r->str, &used)) {
 		set_error(s, "INFO memory: reply without used_memory");
-		s->on_change(s->change_arg);
+		changed(s);
 		return;
 	}
 	s->have_memory = true;
 	s->used_memory = used;
 	s->used_memory_mono = time_mono();
 	s->ticks_total++;
-	log_debug("shard %s: used_memory %llu (threshold %llu)", s->conf->name,
-		  (unsigned long long)used, (unsigned long long)s->policy.flush_when_at_least_bytes);
-	s->on_change(s->change_arg);
+	log_debug("shard %s: used_memory %llu (threshold %llu)", s->conf->name, (unsigned long long)used,
+		  (unsigned long long)s->policy.flush_when_at_least_bytes);
+	maybe_flush(s);
+	changed(s);
 }
 
-static void on_handshake_done(struct shard *s)
+static void rearm_tick(struct shard *s)
 {
-	struct timeval period = tv_of(s->conf->flush_period_secs);
+	struct timeval tv;
 
-	event_del(s->deadline_timer);
-	s->state = SHARD_CONNECTED;
-	s->failures = 0;
-	s->connects_total++;
-	log_info("shard %s: connected to %s (db %llu)", s->conf->name, s->conf->address,
-		 (unsigned long long)s->conf->db);
-	event_add(s->tick_timer, &period);
-	send_op(s, OP_INFO, "INFO memory");
-	s->info_in_flight = true;
-	s->on_change(s->change_arg);
+	tv.tv_sec = (time_t)s->policy.flush_period_secs;
+	tv.tv_usec = (suseconds_t)((s->policy.flush_period_secs - (double)tv.tv_sec) * 1e6);
+	event_add(s->tick_timer, &tv);
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void on_policy_key(void *owner, redisReply *r, void *arg)
 {
-	struct shard *s = ac->data;
-	redisReply *r = reply;
-	enum shard_op op = (enum shard_op)(uintptr_t)privdata;
+	struct shard *s = owner;
+	const char **fields, **values;
+	size_t n = 0;
+	double period = s->policy.flush_period_secs;
+	struct buf invalid;
 
-	if (s == NULL || ac != s->ac || r == NULL)
-		return;
-	s->pending--;
-	rearm_deadline(s);
-	switch (op) {
-	case OP_AUTH:
-	case OP_SELECT:
-		if (r->type == REDIS_REPLY_ERROR)
-			shard_fail(s, SHARD_ERROR, "%s: %s", op == OP_AUTH ? "AUTH" : "SELECT", r->str);
-		break;
-	case OP_HANDSHAKE_DONE:
-		if (r->type == REDIS_REPLY_ERROR)
-			shard_fail(s, is_refusal(r->str) ? SHARD_ERROR : SHARD_DOWN, "handshake: %s", r->str);
-		else
-			on_handshake_done(s);
-		break;
-	case OP_INFO:
-		on_info(s, r);
-		break;
-	}
-}
+	(void)arg;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		/* WRONGTYPE and the like: say so once, keep the config values. */
+		const char *msg = r->type == REDIS_REPLY_ERROR ? r->str : "not a hash";
 
-static void send_op(struct shard *s, enum shard_op op, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = redisvAsyncCommand(s->ac, on_reply, (void *)(uintptr_t)op, fmt, ap);
-	va_end(ap);
-	if (rc != REDIS_OK) {
-		shard_fail(s, SHARD_DOWN, "cannot send command: %s", s->ac->errstr);
+		if (s->policy_invalid == NULL || strcmp(s->policy_invalid, msg) != 0)
+			log_warn("shard %s: policy key %s: %s; using the config", s->conf->name, s->conf->policy_key, msg);
+		free(s->policy_invalid);
+		s->policy_invalid = xstrdup(msg);
 		return;
 	}
-	if (s->pending++ == 0)
-		rearm_deadline(s);
+	fields = xcalloc(r->elements / 2 + 1, sizeof(*fields));
+	values = xcalloc(r->elements / 2 + 1, sizeof(*values));
+	for (size_t i = 0; i + 1 < r->elements; i += 2, n++) {
+		fields[n] = r->element[i]->str ? r->element[i]->str : "";
+		values[n] = r->element[i + 1]->str ? r->element[i + 1]->str : "";
+	}
+	buf_init(&invalid);
+	policy_apply_runtime(&s->policy, s->conf, fields, values, n, &invalid);
+	if (invalid.len > 0 && (s->policy_invalid == NULL || strcmp(s->policy_invalid, invalid.data) != 0)) {
+		invalid.data[invalid.len - 1] = '\0';
+		log_warn("shard %s: policy key %s: ignoring invalid values: %s", s->conf->name, s->conf->policy_key,
+			 invalid.data);
+	}
+	free(s->policy_invalid);
+	s->policy_invalid = invalid.len > 0 ? xstrdup(invalid.data) : NULL;
+	buf_free(&invalid);
+	free(fields);
+	free(values);
+	if (s->policy.flush_period_secs != period)
+		rearm_tick(s);
+}
+
+static void tick(struct shard *s)
+{
+	if (s->state != SHARD_CONNECTED || s->info_in_flight)
+		return;	/* a slow reply is the command timeout's business */
+	if (*s->conf->policy_key != '\0' &&
+	    conn_send(s->cmd, on_policy_key, NULL, "HGETALL %s", s->conf->policy_key) < 0)
+		return;
+	if (conn_send(s->cmd, on_info, NULL, "INFO memory") == 0)
+		s->info_in_flight = true;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	(void)fd;
+	(void)what;
+	tick(arg);
+}
+
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
 	struct shard *s = arg;
+	char *err = NULL;
 
 	(void)fd;
 	(void)what;
-	if (s->state != SHARD_CONNECTED || s->info_in_flight)
-		return;	/* a slow INFO is the command timeout's business */
-	s->info_in_flight = true;
-	send_op(s, OP_INFO, "INFO memory");
+	if (ledger_sync(s->ledger, &err) < 0) {
+		set_error(s, err);
+		free(err);
+	}
 }
 
-/* ---- connecting ------------------------------------------------------------- */
+/* ---- connecting ------------------------------------------------------------------ */
 
-static void on_connect(const redisAsyncContext *cac, int status)
+static void on_subscribed(void *owner)
 {
-	redisAsyncContext *ac = (redisAsyncContext *)cac;
-	struct shard *s = ac->data;
-	const struct shard_conf *c;
+	struct shard *s = owner;
 
-	if (s == NULL || ac != s->ac)
-		return;
-	c = s->conf;
-	if (status != REDIS_OK) {
-		s->ac = NULL;	/* hiredis frees it when we return */
-		shard_fail(s, SHARD_DOWN, "connect: %s", ac->errstr);
-		return;
-	}
-	/* Pipeline the handshake; the PING reply says all of it is done. */
-	if (c->secret != NULL && *c->username)
-		send_op(s, OP_AUTH, "AUTH %s %s", c->username, c->secret);
-	else if (c->secret != NULL)
-		send_op(s, OP_AUTH, "AUTH %s", c->secret);
-	if (s->ac != NULL && c->db != 0)
-		send_op(s, OP_SELECT, "SELECT %llu", (unsigned long long)c->db);
-	if (s->ac != NULL)
-		send_op(s, OP_HANDSHAKE_DONE, "PING");
+	s->state = SHARD_CONNECTED;
+	s->failures = 0;
+	s->connects_total++;
+	log_info("shard %s: connected to %s (db %llu), tracking %zu entries", s->conf->name, s->conf->address,
+		 (unsigned long long)s->conf->db, ledger_count(s->ledger));
+	rearm_tick(s);
+	tick(s);
+	changed(s);
 }
 
-static void on_disconnect(const redisAsyncContext *cac, int status)
+static void on_track_failed(void *owner, bool refused, const char *msg)
 {
-	redisAsyncContext *ac = (redisAsyncContext *)cac;
-	struct shard *s = ac->data;
-
-	(void)status;
-	if (s == NULL)
-		return;
-	if (ac == s->dead_ac) {
-		s->dead_ac = NULL;	/* hiredis frees it: never free it again */
-		return;
-	}
-	if (ac != s->ac)
-		return;
-	s->ac = NULL;	/* hiredis frees it when we return */
-	shard_fail(s, SHARD_DOWN, "connection lost: %s", ac->err ? ac->errstr : "closed by server");
+	shard_fail(owner, refused ? SHARD_ERROR : SHARD_DOWN, "%s", msg);
 }
 
-static void connect_to(struct shard *s, const char *ip, int port)
+static void on_reconciled(void *owner)
 {
-	redisAsyncContext *ac;
-
-	if (s->conf->addr.is_unix)
-		ac = redisAsyncConnectUnix(s->conf->addr.path);
-	else
-		ac = redisAsyncConnect(ip, port);
-	if (ac == NULL) {
-		shard_fail(s, SHARD_DOWN, "connect: out of memory");
-		return;
-	}
-	if (ac->err) {
-		char *msg = xstrdup(ac->errstr);
-
-		redisAsyncFree(ac);	/* ours alone: no callbacks are set yet */
-		shard_fail(s, SHARD_DOWN, "connect: %s", msg);
-		free(msg);
-		return;
-	}
-	ac->data = s;
-	s->ac = ac;
-	redisLibeventAttach(ac, s->base);
-	redisAsyncSetConnectCallback(ac, on_connect);
-	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	changed(owner);
 }
 
-/* Resolution runs through evdns so that a slow DNS server never blocks
- * the loop; hiredis then gets a numeric address. */
-static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
+static const struct track_ops track_ops = {on_subscribed, on_track_failed, on_reconciled};
+
+static void refuse_config(struct shard *s, const char *current, const char *err)
 {
-	struct shard *s = arg;
-	char ip[INET6_ADDRSTRLEN];
-	const void *addr;
+	char *missing = track_missing_flags(current ? current : "");
 
-	if (result == EVUTIL_EAI_CANCEL)
-		return;	/* abandoned: s may be gone */
-	s->dns_req = NULL;
-	if (result != 0 || res == NULL) {
-		shard_fail(s, SHARD_DOWN, "resolve %s: %s", s->conf->addr.host, evutil_gai_strerror(result));
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
+	shard_fail(s, SHARD_ERROR,
+		   "cannot enable keyspace notifications (%s); add to redis.conf: notify-keyspace-events %s%s", err,
+		   current ? current : "", missing);
+	free(missing);
+}
+
+static void on_config_set(void *owner, redisReply *r, void *arg)
+{
+	struct shard *s = owner;
+
+	(void)arg;
+	if (r->type == REDIS_REPLY_ERROR) {
+		refuse_config(s, NULL, r->str);
+	} else {
+		log_notice("shard %s: set notify-keyspace-events to '%s'", s->conf->name, s->notify_value);
+		track_start(s->track, s->conf);
+	}
+}
+
+/* Adds the notification flags the ledger needs; never removes the
+ * operator's. */
+static void on_config_get(void *owner, redisReply *r, void *arg)
+{
+	struct shard *s = owner;
+	const char *current;
+	char *missing;
+
+	(void)arg;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING) {
+		refuse_config(s, NULL, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected CONFIG GET reply");
 		return;
 	}
-	if (res->ai_family == AF_INET6)
-		addr = &((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr;
-	else
-		addr = &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
-	evutil_inet_ntop(res->ai_family, addr, ip, sizeof(ip));
-	evutil_freeaddrinfo(res);
-	connect_to(s, ip, s->conf->addr.port);
+	current = r->element[1]->str;
+	missing = track_missing_flags(current);
+	if (*missing == '\0') {
+		free(missing);
+		track_start(s->track, s->conf);
+		return;
+	}
+	free(s->notify_value);
+	s->notify_value = xasprintf("%s%s", current, missing);
+	free(missing);
+	conn_send(s->cmd, on_config_set, NULL, "CONFIG SET notify-keyspace-events %s", s->notify_value);
 }
+
+static void on_cmd_ready(void *owner, struct conn *c)
+{
+	struct shard *s = owner;
+
+	(void)c;
+	conn_send(s->cmd, on_config_get, NULL, "CONFIG GET notify-keyspace-events");
+}
+
+static void on_cmd_failed(void *owner, struct conn *c, bool refused, const char *msg)
+{
+	(void)c;
+	shard_fail(owner, refused ? SHARD_ERROR : SHARD_DOWN, "%s", msg);
+}
+
+static const struct conn_ops cmd_ops = {on_cmd_ready, on_cmd_failed};
 
 static void shard_connect(struct shard *s)
 {
-	struct evutil_addrinfo hints;
-
 	s->state = SHARD_CONNECTING;
-	s->on_change(s->change_arg);
-	arm(s->deadline_timer, s->conf->connect_timeout_secs);
-	if (s->conf->addr.is_unix) {
-		connect_to(s, NULL, 0);
-		return;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	/* The callback may run before this returns (numeric hosts): it then
-	 * returns NULL and the request is already done. */
-	s->dns_req = evdns_getaddrinfo(s->dns, s->conf->addr.host, NULL, &hints, on_resolved, s);
+	changed(s);
+	conn_open(s->cmd, s->conf);
 }
 
-/* ---- lifetime ---------------------------------------------------------------- */
+/* ---- lifetime --------------------------------------------------------------------- */
+
+static void open_ledger(struct shard *s)
+{
+	char *err = NULL;
+	int cut = ledger_open(s->ledger, s->ledger_path, &err);
+
+	if (cut < 0) {
+		log_error("shard %s: ledger %s; tracking in memory only", s->conf->name, err);
+		set_error(s, err);
+		free(err);
+		return;
+	}
+	if (cut > 0)
+		log_notice("shard %s: ledger %s: cut a torn tail of %d bytes", s->conf->name, s->ledger_path, cut);
+	if (ledger_count(s->ledger) > 0)
+		log_info("shard %s: ledger %s: %zu entries in creation order", s->conf->name, s->ledger_path,
+			 ledger_count(s->ledger));
+}
 
 struct shard *shard_new(struct event_base *base, struct evdns_base *dns, struct shard_conf *sc,
-			shard_change_fn *on_change, void *arg)
+			const char *state_dir, shard_change_fn *on_change, void *arg)
 {
 	struct shard *s = xcalloc(1, sizeof(*s));
+	struct timeval sync = {(time_t)LEDGER_SYNC_SECS, 0};
 
 	s->conf = sc;
 	s->base = base;
-	s->dns = dns;
 	s->on_change = on_change;
 	s->change_arg = arg;
 	s->state = SHARD_CONNECTING;	/* shard_start follows at once */
 	policy_from_conf(&s->policy, sc);
+	s->ledger = ledger_new();
+	s->ledger_path = xasprintf("%s/%s.ledger", state_dir, sc->name);
+	s->cmd = conn_new(base, dns, &cmd_ops, s);
+	s->track = track_new(base, dns, s->cmd, s->ledger, &track_ops, s);
+	s->flush = flush_new(base, s->cmd, s->ledger, sc->name);
 	s->retry_timer = evtimer_new(base, on_retry, s);
-	s->deadline_timer = evtimer_new(base, on_deadline, s);
 	s->tick_timer = event_new(base, -1, EV_PERSIST, on_tick, s);
-	s->reap_event = event_new(base, -1, 0, on_reap, s);
-	if (!s->retry_timer || !s->deadline_timer || !s->tick_timer || !s->reap_event) {
+	s->sync_timer = event_new(base, -1, EV_PERSIST, on_sync, s);
+	if (!s->retry_timer || !s->tick_timer || !s->sync_timer) {
 		log_error("out of memory creating events");
 		abort();
 	}
+	event_add(s->sync_timer, &sync);
+	open_ledger(s);
 	return s;
 }
 
@@ -516,50 +522,83 @@ void shard_start(struct shard *s)
 	shard_connect(s);
 }
 
-/* Closes the connection now.  Only for callers outside hiredis callbacks. */
-static void close_now(struct shard *s)
-{
-	abandon_connection(s);
-	event_del(s->reap_event);
-	on_reap(-1, 0, s);
-}
-
 void shard_reconfigure(struct shard *s, struct shard_conf *sc)
 {
 	bool reconnect = !conf_shard_conn_equal(s->conf, sc);
+	bool moved = strcmp(s->conf->address, sc->address) != 0 || s->conf->db != sc->db;
 	bool new_period = s->conf->flush_period_secs != sc->flush_period_secs;
 	double last_flush = s->policy.last_flush;
 
 	s->conf = sc;
 	policy_from_conf(&s->policy, sc);
 	s->policy.last_flush = last_flush;
+	track_set_conf(s->track, sc);
+	flush_set_name(s->flush, sc->name);
 	if (reconnect) {
 		log_info("shard %s: connection settings changed; reconnecting", sc->name);
-		close_now(s);
+		disconnect(s, "reconnecting after a reload");
+		if (moved) {
+			/* Another server's keys: the old order means nothing there. */
+			log_notice("shard %s: address or db changed; starting a new ledger", sc->name);
+			ledger_clear(s->ledger);
+		}
 		s->failures = 0;
 		shard_connect(s);
 	} else if (new_period && s->state == SHARD_CONNECTED) {
-		struct timeval period = tv_of(sc->flush_period_secs);
-
-		event_add(s->tick_timer, &period);
+		rearm_tick(s);
 	}
-	s->on_change(s->change_arg);
+	changed(s);
 }
 
 void shard_free(struct shard *s)
 {
+	char *err = NULL;
+
 	if (s == NULL)
 		return;
-	close_now(s);
+	disconnect(s, "shard removed");
+	flush_free(s->flush);
+	track_free(s->track);
+	conn_free(s->cmd);
+	if (ledger_sync(s->ledger, &err) < 0) {
+		log_warn("shard %s: %s", s->conf->name, err);
+		free(err);
+	}
+	ledger_free(s->ledger);
 	event_free(s->retry_timer);
-	event_free(s->deadline_timer);
 	event_free(s->tick_timer);
-	event_free(s->reap_event);
+	event_free(s->sync_timer);
+	free(s->ledger_path);
+	free(s->policy_invalid);
+	free(s->notify_value);
 	free(s->last_error);
 	free(s);
 }
 
-/* ---- status ------------------------------------------------------------------ */
+/* ---- status ----------------------------------------------------------------------- */
+
+/* The effective value of one of the three policy keys and its source. */
+static bool policy_setting(const struct shard *s, const char *name, struct json *j)
+{
+	const struct policy *p = &s->policy;
+
+	if (strcmp(name, "flush_when_at_least_bytes") == 0) {
+		json_uint(j, p->flush_when_at_least_bytes);
+		json_key(j, "source");
+		json_str(j, conf_source_name(p->src_threshold));
+	} else if (strcmp(name, "flush_period_secs") == 0) {
+		json_double(j, p->flush_period_secs);
+		json_key(j, "source");
+		json_str(j, conf_source_name(p->src_period));
+	} else if (strcmp(name, "flush_num_entries_each_time") == 0) {
+		json_uint(j, p->flush_num_entries_each_time);
+		json_key(j, "source");
+		json_str(j, conf_source_name(p->src_entries));
+	} else {
+		return false;
+	}
+	return true;
+}
 
 static void settings_json(const struct shard *s, struct json *j)
 {
@@ -578,24 +617,36 @@ static void settings_json(const struct shard *s, struct json *j)
 		json_key(j, k->name);
 		json_obj_begin(j);
 		json_key(j, "value");
-		buf_reset(&v);
-		conf_format_value(k, s->conf, &v);
-		if (k->type == CT_STR)
-			json_str(j, v.data);
-		else if (k->type == CT_BOOL)
-			json_bool(j, strcmp(v.data, "yes") == 0);
-		else
-			json_raw(j, v.data);
-		json_key(j, "source");
-		json_str(j, conf_source_name((enum conf_source)s->conf->source[i]));
+		if (!policy_setting(s, k->name, j)) {
+			buf_reset(&v);
+			conf_format_value(k, s->conf, &v);
+			if (k->type == CT_STR)
+				json_str(j, v.data);
+			else if (k->type == CT_BOOL)
+				json_bool(j, strcmp(v.data, "yes") == 0);
+			else
+				json_raw(j, v.data);
+			json_key(j, "source");
+			json_str(j, conf_source_name((enum conf_source)s->conf->source[i]));
+		}
 		json_obj_end(j);
 	}
 	json_obj_end(j);
 	buf_free(&v);
 }
 
+static void age_json(struct json *j, bool known, double age)
+{
+	if (known)
+		json_double(j, round(age * 1000) / 1000);
+	else
+		json_null(j);
+}
+
 void shard_status_json(const struct shard *s, struct json *j)
 {
+	uint32_t oldest = ledger_oldest_created(s->ledger);
+
 	json_obj_begin(j);
 	json_key(j, "name");
 	json_str(j, s->conf->name);
@@ -613,10 +664,7 @@ void shard_status_json(const struct shard *s, struct json *j)
 	else
 		json_null(j);
 	json_key(j, "used_memory_age_s");
-	if (s->have_memory)
-		json_double(j, round((time_mono() - s->used_memory_mono) * 1000) / 1000);
-	else
-		json_null(j);
+	age_json(j, s->have_memory, time_mono() - s->used_memory_mono);
 	json_key(j, "flush_when_at_least_bytes");
 	json_uint(j, s->policy.flush_when_at_least_bytes);
 	json_key(j, "flush_period_secs");
@@ -625,13 +673,18 @@ void shard_status_json(const struct shard *s, struct json *j)
 	json_uint(j, s->policy.flush_num_entries_each_time);
 	json_key(j, "over_threshold");
 	json_bool(j, shard_over_threshold(s));
+	json_key(j, "tracked_entries");
+	json_uint(j, ledger_count(s->ledger));
+	json_key(j, "oldest_entry_age_s");
+	age_json(j, oldest != 0, time_now() - (double)oldest);
+	json_key(j, "ledger_bytes");
+	json_uint(j, ledger_memory(s->ledger));
+	flush_status_json(s->flush, j);
+	track_status_json(s->track, j);
 	json_key(j, "last_error");
 	json_str(j, s->last_error);
 	json_key(j, "last_error_unix");
-	if (s->last_error != NULL)
-		json_double(j, round(s->last_error_unix * 1000) / 1000);
-	else
-		json_null(j);
+	age_json(j, s->last_error != NULL, s->last_error_unix);
 #define X(name, doc) json_key(j, #name); json_uint(j, s->name);
 	SHARD_STATS(X)
 #undef X

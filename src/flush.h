@@ -1,0 +1,57 @@
+/* flush: one flush cycle of a shard: up to N of the oldest entries, taken
+ * from the ledger head and deleted in chunks with multi-key UNLINK, one
+ * chunk in flight, paced by flush_max_entries_per_sec. */
+#ifndef GCS_FLUSH_H
+#define GCS_FLUSH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "json.h"
+
+struct event_base;
+struct conn;
+struct ledger;
+struct flush;
+
+/* Keys per UNLINK: about 1 ms of server time for small values, and a
+ * round trip amortised over many keys. */
+#define FLUSH_CHUNK_MAX 1000
+
+struct flush_result {
+	uint64_t requested;
+	uint64_t flushed;	/* UNLINK said it removed them */
+	uint64_t already_gone;	/* deleted by someone else first */
+	uint64_t chunks;
+	double seconds;
+	const char *error;	/* NULL, or why the cycle stopped early */
+};
+
+typedef void flush_done_fn(void *arg, const struct flush_result *r);
+
+/* Counters shown in status, defined once: name and meaning. */
+#define FLUSH_STATS(X) \
+	X(flushed_entries_total, "entries deleted by flush cycles") \
+	X(already_gone_total, "entries already deleted by someone else when their turn came") \
+	X(flush_cycles_total, "flush cycles run, forced ones included") \
+	X(last_flush_entries, "entries deleted by the last cycle")
+
+struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, const char *name);
+void flush_free(struct flush *f);
+void flush_set_name(struct flush *f, const char *name);
+
+/* Starts a cycle of up to n entries.  Returns -1 with *why when one is
+ * already running.  done is called once, when the cycle ends. */
+int flush_start(struct flush *f, uint64_t n, uint64_t max_per_sec, flush_done_fn *done, void *arg,
+		const char **why);
+bool flush_running(const struct flush *f);
+/* Ends the cycle after the chunk in flight (pause). */
+void flush_stop(struct flush *f, const char *why);
+/* The connection is gone: the chunk in flight goes back to the ledger and
+ * the cycle ends now with an error. */
+void flush_abort(struct flush *f, const char *why);
+
+uint64_t flush_flushed_total(const struct flush *f);
+void flush_status_json(const struct flush *f, struct json *j);
+
+#endif

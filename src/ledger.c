@@ -1,0 +1,514 @@
+/* ledger: a shard's entries in creation order, with a persisted log.
+ *
+ * Log format (little-endian): the 8-byte magic "GCSLEDG1", then records
+ *   type (1 byte: 'A' add, 'D' delete, 'M' meta) | created (u32) |
+ *   length (u32) | key or meta bytes.
+ * Replaying the records in order rebuilds the list.  A crash can leave a
+ * torn last record; it is cut off at the next open.  Losing the tail only
+ * loses recent events, which the reconciliation after a start finds again. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "util.h"
+
+#define LEDGER_MAGIC "GCSLEDG1"
+#define LEDGER_MAGIC_LEN 8
+#define LEDGER_MIN_CAP 1024
+#define LEDGER_COMPACT_MIN 100000	/* records before compaction is considered */
+
+struct ledger {
+	struct ledger_entry *head, *tail;
+	struct ledger_entry **table;	/* open addressing, linear probing */
+	size_t cap;			/* power of two */
+	size_t used;			/* entries in table (= tracked keys) */
+	size_t key_bytes;
+	uint32_t seed;
+	char *meta;
+
+	FILE *log;
+	char *path;
+	size_t log_records;
+};
+
+/* FNV-1a with a per-process seed, so that keys chosen by a client cannot
+ * aim at one bucket. */
+static uint32_t hash_key(uint32_t seed, const char *key, size_t klen)
+{
+	uint32_t h = 2166136261u ^ seed;
+
+	for (size_t i = 0; i < klen; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+
+struct ledger *ledger_new(void)
+{
+	struct ledger *l = xcalloc(1, sizeof(*l));
+
+	l->cap = LEDGER_MIN_CAP;
+	l->table = xcalloc(l->cap, sizeof(*l->table));
+	l->seed = (uint32_t)random();
+	return l;
+}
+
+static void entries_free(struct ledger_entry *e)
+{
+	while (e != NULL) {
+		struct ledger_entry *next = e->next;
+
+		free(e);
+		e = next;
+	}
+}
+
+void ledger_free(struct ledger *l)
+{
+	if (l == NULL)
+		return;
+	if (l->log != NULL)
+		fclose(l->log);
+	entries_free(l->head);
+	free(l->table);
+	free(l->meta);
+	free(l->path);
+	free(l);
+}
+
+void ledger_clear(struct ledger *l)
+{
+	char *err = NULL;
+
+	entries_free(l->head);
+	l->head = l->tail = NULL;
+	memset(l->table, 0, l->cap * sizeof(*l->table));
+	l->used = 0;
+	l->key_bytes = 0;
+	free(l->meta);
+	l->meta = NULL;
+	if (ledger_compact(l, &err) < 0)
+		free(err);	/* the next sync reports a lasting problem */
+}
+
+/* ---- the index ----------------------------------------------------------- */
+
+static size_t find_slot(const struct ledger *l, const char *key, size_t klen, uint32_t h)
+{
+	size_t mask = l->cap - 1;
+
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		struct ledger_entry *e = l->table[i];
+
+		if (e == NULL || (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0))
+			return i;
+	}
+}
+
+static void index_grow(struct ledger *l)
+{
+	struct ledger_entry **old = l->table;
+	size_t oldcap = l->cap;
+
+	l->cap *= 2;
+	l->table = xcalloc(l->cap, sizeof(*l->table));
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i] != NULL)
+			l->table[find_slot(l, old[i]->key, old[i]->klen, old[i]->hash)] = old[i];
+	free(old);
+}
+
+/* Removes slot i by shifting back the entries of its probe run, so no
+ * tombstones accumulate. */
+static void index_delete(struct ledger *l, size_t i)
+{
+	size_t mask = l->cap - 1, j = i;
+
+	l->table[i] = NULL;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (l->table[j] == NULL)
+			return;
+		home = l->table[j]->hash & mask;
+		/* Move j back into i unless its home lies in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+			l->table[i] = l->table[j];
+			l->table[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static struct ledger_entry *lookup(const struct ledger *l, const char *key, size_t klen, size_t *slot)
+{
+	uint32_t h = hash_key(l->seed, key, klen);
+	size_t i = find_slot(l, key, klen, h);
+
+	if (slot != NULL)
+		*slot = i;
+	return l->table[i];
+}
+
+/* ---- the list --------------------------------------------------------------- */
+
+static void list_unlink(struct ledger *l, struct ledger_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		l->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		l->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void list_insert_before(struct ledger *l, struct ledger_entry *pos, struct ledger_entry *e)
+{
+	if (pos == NULL) {	/* append */
+		e->prev = l->tail;
+		e->next = NULL;
+		if (l->tail)
+			l->tail->next = e;
+		else
+			l->head = e;
+		l->tail = e;
+		return;
+	}
+	e->next = pos;
+	e->prev = pos->prev;
+	if (pos->prev)
+		pos->prev->next = e;
+	else
+		l->head = e;
+	pos->prev = e;
+}
+
+static struct ledger_entry *entry_new(const struct ledger *l, const char *key, size_t klen, uint32_t created)
+{
+	struct ledger_entry *e = xmalloc(sizeof(*e) + klen);
+
+	e->prev = e->next = NULL;
+	e->hash = hash_key(l->seed, key, klen);
+	e->created = created;
+	e->klen = (uint32_t)klen;
+	e->mark = false;
+	memcpy(e->key, key, klen);
+	return e;
+}
+
+/* Tracks e at pos (NULL: the tail); the key must not be tracked. */
+static void track(struct ledger *l, struct ledger_entry *pos, struct ledger_entry *e)
+{
+	if ((l->used + 1) * 10 > l->cap * 7)
+		index_grow(l);
+	l->table[find_slot(l, e->key, e->klen, e->hash)] = e;
+	l->used++;
+	l->key_bytes += e->klen;
+	list_insert_before(l, pos, e);
+}
+
+static void untrack(struct ledger *l, struct ledger_entry *e, size_t slot)
+{
+	index_delete(l, slot);
+	l->used--;
+	l->key_bytes -= e->klen;
+	list_unlink(l, e);
+}
+
+/* ---- the log ------------------------------------------------------------------ */
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void write_record(FILE *f, char type, uint32_t created, const char *data, size_t len)
+{
+	unsigned char hdr[9];
+
+	hdr[0] = (unsigned char)type;
+	put_u32(hdr + 1, created);
+	put_u32(hdr + 5, (uint32_t)len);
+	fwrite(hdr, 1, sizeof(hdr), f);
+	fwrite(data, 1, len, f);
+}
+
+static void log_record(struct ledger *l, char type, uint32_t created, const char *data, size_t len)
+{
+	if (l->log == NULL)
+		return;
+	write_record(l->log, type, created, data, len);
+	l->log_records++;
+}
+
+/* Replays the log; returns the offset just past the last whole record. */
+static long replay(struct ledger *l, FILE *f)
+{
+	unsigned char hdr[9];
+	char *data = NULL;
+	size_t cap = 0;
+	long good = LEDGER_MAGIC_LEN;
+
+	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
+		uint32_t created = get_u32(hdr + 1), len = get_u32(hdr + 5);
+
+		if (len > cap) {
+			cap = len;
+			data = xrealloc(data, cap);
+		}
+		if (fread(data, 1, len, f) != len)
+			break;
+		if (hdr[0] == 'A')
+			ledger_add(l, data, len, created);
+		else if (hdr[0] == 'D')
+			ledger_remove(l, data, len);
+		else if (hdr[0] == 'M')
+			free(l->meta), l->meta = xstrndup(data, len);
+		else
+			break;	/* garbage: treat as a torn tail */
+		l->log_records++;
+		good = ftell(f);
+	}
+	free(data);
+	return good;
+}
+
+int ledger_open(struct ledger *l, const char *path, char **err)
+{
+	char magic[LEDGER_MAGIC_LEN];
+	FILE *f = fopen(path, "r+b");
+	long good, end;
+
+	if (f == NULL && errno == ENOENT)
+		f = fopen(path, "w+b");
+	if (f == NULL) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fread(magic, 1, sizeof(magic), f) != sizeof(magic)) {
+		/* New or empty: write the magic. */
+		rewind(f);
+		if (fwrite(LEDGER_MAGIC, 1, LEDGER_MAGIC_LEN, f) != LEDGER_MAGIC_LEN || ftruncate(fileno(f), LEDGER_MAGIC_LEN) < 0) {
+			*err = xasprintf("%s: %s", path, strerror(errno));
+			fclose(f);
+			return -1;
+		}
+	} else if (memcmp(magic, LEDGER_MAGIC, LEDGER_MAGIC_LEN) != 0) {
+		*err = xasprintf("%s: not a gcs-flushd ledger", path);
+		fclose(f);
+		return -1;
+	}
+	l->log = NULL;	/* replaying must not log */
+	good = replay(l, f);
+	fseek(f, 0, SEEK_END);
+	end = ftell(f);
+	if (end > good && ftruncate(fileno(f), good) < 0) {
+		*err = xasprintf("%s: cannot cut the torn tail: %s", path, strerror(errno));
+		fclose(f);
+		return -1;
+	}
+	fseek(f, good, SEEK_SET);
+	l->log = f;
+	free(l->path);
+	l->path = xstrdup(path);
+	return end > good ? (int)(end - good) : 0;
+}
+
+int ledger_compact(struct ledger *l, char **err)
+{
+	char *tmp;
+	FILE *f;
+
+	if (l->path == NULL)
+		return 0;
+	tmp = xasprintf("%s.tmp", l->path);
+	f = fopen(tmp, "wb");
+	if (f == NULL) {
+		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	fwrite(LEDGER_MAGIC, 1, LEDGER_MAGIC_LEN, f);
+	if (l->meta != NULL)
+		write_record(f, 'M', 0, l->meta, strlen(l->meta));
+	for (const struct ledger_entry *e = l->head; e != NULL; e = e->next)
+		if (!e->mark)
+			write_record(f, 'A', e->created, e->key, e->klen);
+	if (fflush(f) != 0 || ferror(f) || rename(tmp, l->path) < 0) {
+		*err = xasprintf("%s: %s", tmp, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	if (l->log != NULL)
+		fclose(l->log);
+	l->log = f;
+	l->log_records = l->used;
+	return 0;
+}
+
+int ledger_sync(struct ledger *l, char **err)
+{
+	if (l->log == NULL)
+		return 0;
+	if (l->log_records > LEDGER_COMPACT_MIN && l->log_records > 2 * l->used)
+		return ledger_compact(l, err);
+	if (fflush(l->log) != 0) {
+		*err = xasprintf("%s: %s", l->path, strerror(errno));
+		clearerr(l->log);
+		return -1;
+	}
+	return 0;
+}
+
+const char *ledger_meta(const struct ledger *l)
+{
+	return l->meta;
+}
+
+void ledger_set_meta(struct ledger *l, const char *meta)
+{
+	if (l->meta != NULL && strcmp(l->meta, meta) == 0)
+		return;
+	free(l->meta);
+	l->meta = xstrdup(meta);
+	log_record(l, 'M', 0, meta, strlen(meta));
+}
+
+/* ---- operations ------------------------------------------------------------------ */
+
+void ledger_add(struct ledger *l, const char *key, size_t klen, uint32_t created)
+{
+	size_t slot;
+	struct ledger_entry *e = lookup(l, key, klen, &slot);
+
+	if (e != NULL) {
+		/* Created again (its deletion went unseen): now it is the newest. */
+		e->created = created;
+		list_unlink(l, e);
+		list_insert_before(l, NULL, e);
+	} else {
+		track(l, NULL, entry_new(l, key, klen, created));
+	}
+	log_record(l, 'A', created, key, klen);
+}
+
+bool ledger_remove(struct ledger *l, const char *key, size_t klen)
+{
+	size_t slot;
+	struct ledger_entry *e = lookup(l, key, klen, &slot);
+
+	if (e == NULL)
+		return false;
+	untrack(l, e, slot);
+	free(e);
+	log_record(l, 'D', 0, key, klen);
+	return true;
+}
+
+bool ledger_contains(const struct ledger *l, const char *key, size_t klen)
+{
+	return lookup(l, key, klen, NULL) != NULL;
+}
+
+size_t ledger_count(const struct ledger *l)
+{
+	return l->used;
+}
+
+const struct ledger_entry *ledger_head(const struct ledger *l)
+{
+	return l->head;
+}
+
+uint32_t ledger_oldest_created(const struct ledger *l)
+{
+	for (const struct ledger_entry *e = l->head; e != NULL; e = e->next)
+		if (!e->mark)
+			return e->created;
+	return 0;
+}
+
+size_t ledger_memory(const struct ledger *l)
+{
+	return sizeof(*l) + l->cap * sizeof(*l->table) + l->used * sizeof(struct ledger_entry) + l->key_bytes;
+}
+
+size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && l->head != NULL && !l->head->mark) {
+		struct ledger_entry *e = l->head;
+		size_t slot;
+
+		lookup(l, e->key, e->klen, &slot);
+		untrack(l, e, slot);
+		out[n++] = e;
+	}
+	return n;
+}
+
+void ledger_done(struct ledger *l, struct ledger_entry *e)
+{
+	log_record(l, 'D', 0, e->key, e->klen);
+	free(e);
+}
+
+void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
+{
+	/* Walk backwards, inserting each at the head, to keep their order. */
+	for (size_t i = n; i-- > 0;) {
+		struct ledger_entry *e = v[i];
+
+		if (lookup(l, e->key, e->klen, NULL) != NULL) {
+			free(e);	/* created again meanwhile: the new one counts */
+			continue;
+		}
+		track(l, l->head, e);
+	}
+}
+
+struct ledger_entry *ledger_mark(struct ledger *l)
+{
+	struct ledger_entry *m = xcalloc(1, sizeof(*m));
+
+	m->mark = true;
+	list_insert_before(l, NULL, m);
+	return m;
+}
+
+void ledger_insert_before(struct ledger *l, struct ledger_entry *mark, const char *key, size_t klen,
+			  uint32_t created)
+{
+	if (lookup(l, key, klen, NULL) != NULL)
+		return;
+	track(l, mark, entry_new(l, key, klen, created));
+}
+
+void ledger_unmark(struct ledger *l, struct ledger_entry *mark)
+{
+	list_unlink(l, mark);
+	free(mark);
+}

@@ -1,0 +1,73 @@
+/* ledger: a shard's entries in creation order, so that "oldest first" is
+ * exact.  A doubly linked list in creation order plus a hash index by key;
+ * a key created again moves to the tail.  Persisted as an append-only log
+ * in state_dir with periodic compaction, so a restart keeps the order.
+ *
+ * Marks are placeholders in the list: reconciliation inserts the keys it
+ * finds in front of a mark placed where the gap began. */
+#ifndef GCS_LEDGER_H
+#define GCS_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ledger_entry {
+	struct ledger_entry *prev, *next;
+	uint32_t hash;
+	uint32_t created;	/* unix seconds */
+	uint32_t klen;
+	bool mark;
+	char key[];
+};
+
+struct ledger;
+
+struct ledger *ledger_new(void);
+void ledger_free(struct ledger *l);
+/* Forgets every entry (and, when open, empties the log). */
+void ledger_clear(struct ledger *l);
+
+/* Opens (creating) the log at path and replays it; a torn tail is cut off.
+ * Returns -1 with *err set on an I/O error or a file that is not a ledger. */
+int ledger_open(struct ledger *l, const char *path, char **err);
+/* Writes buffered records; compacts when the log has grown well past the
+ * live entries.  Returns -1 with *err on an I/O error. */
+int ledger_sync(struct ledger *l, char **err);
+/* Rewrites the log as the live entries in order. */
+int ledger_compact(struct ledger *l, char **err);
+/* A free-form value kept with the ledger (the Redis run_id it belongs to). */
+const char *ledger_meta(const struct ledger *l);
+void ledger_set_meta(struct ledger *l, const char *meta);
+
+/* A key was created: appended, or moved to the tail if known. */
+void ledger_add(struct ledger *l, const char *key, size_t klen, uint32_t created);
+/* A key was deleted; false when it was not tracked. */
+bool ledger_remove(struct ledger *l, const char *key, size_t klen);
+bool ledger_contains(const struct ledger *l, const char *key, size_t klen);
+size_t ledger_count(const struct ledger *l);
+/* The oldest entry, marks included; NULL when empty. */
+const struct ledger_entry *ledger_head(const struct ledger *l);
+/* Creation time of the oldest real entry, or 0. */
+uint32_t ledger_oldest_created(const struct ledger *l);
+/* Bytes of daemon memory the ledger uses (entries and index). */
+size_t ledger_memory(const struct ledger *l);
+
+/* Detaches up to max of the oldest entries, stopping at a mark.  They are
+ * no longer tracked; the caller gives each back with ledger_put_back or
+ * drops it with ledger_done. */
+size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max);
+/* The deletion happened (or the key was gone): logs it and frees e. */
+void ledger_done(struct ledger *l, struct ledger_entry *e);
+/* The deletion did not happen: puts entries back at the head, in order,
+ * unless the key was created again meanwhile.  Frees them. */
+void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n);
+
+struct ledger_entry *ledger_mark(struct ledger *l);	/* appends a mark */
+/* Inserts a key in front of mark, unless known.  Not logged: the caller
+ * compacts when the reconciliation ends. */
+void ledger_insert_before(struct ledger *l, struct ledger_entry *mark, const char *key, size_t klen,
+			  uint32_t created);
+void ledger_unmark(struct ledger *l, struct ledger_entry *mark);
+
+#endif

@@ -1,0 +1,391 @@
+/* track: keyspace events into the ledger, and reconciliation by SCAN. */
+#include "config.h"
+
+#include <hiredis/hiredis.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "ledger.h"
+#include "log.h"
+#include "match.h"
+#include "track.h"
+#include "util.h"
+
+#define RECON_SCAN_COUNT 1000
+#define RECON_STEP_PAUSE_USEC 2000	/* between SCAN steps: others' commands interleave */
+
+/* A key found by SCAN that the ledger did not know, and its idle time. */
+struct found {
+	char *key;
+	size_t klen;
+	long long idle;
+	size_t seq;		/* SCAN order, to keep the sort stable */
+};
+
+struct track {
+	struct event_base *base;
+	struct conn *sub;		/* ours: subscribed to keyspace events */
+	struct conn *cmd;		/* the shard's: SCAN and OBJECT IDLETIME */
+	struct ledger *ledger;
+	const struct track_ops *ops;
+	void *owner;
+	const struct shard_conf *sc;
+	struct match_list match;
+	char *channels[4];
+	int subscribed;			/* subscribe confirmations so far */
+
+	enum track_recon recon;
+	struct ledger_entry *mark;
+	char *cursor;
+	struct found *found;
+	size_t nfound, capfound;
+	size_t batch_from;		/* first found of the SCAN step in flight */
+	size_t idle_pending;		/* OBJECT IDLETIME replies outstanding */
+	bool idle_usable;		/* false under LFU: SCAN order instead */
+	struct event *step_timer;
+	double recon_started;
+	uint64_t recon_runs_total;
+	uint64_t recon_added_total;
+	uint64_t events_total;
+};
+
+static const char *const event_names[] = {"new", "del", "expired", "evicted"};
+
+char *track_missing_flags(const char *current)
+{
+	struct buf out;
+	/* 'A' stands for "g$lshzxetd": it covers g, x and e, but not n or E. */
+	bool has_all = strchr(current, 'A') != NULL;
+
+	buf_init(&out);
+	for (const char *f = TRACK_NOTIFY_FLAGS; *f; f++) {
+		bool covered = strchr(current, *f) != NULL || (has_all && strchr("gxe", *f) != NULL);
+
+		if (!covered)
+			buf_putc(&out, *f);
+	}
+	return out.data;
+}
+
+/* ---- events ---------------------------------------------------------------------- */
+
+static void on_event(struct track *t, const char *channel, size_t clen, const char *key, size_t klen)
+{
+	const char *colon = memchr(channel, ':', clen);
+	size_t elen;
+
+	if (colon == NULL)
+		return;
+	colon++;
+	elen = clen - (size_t)(colon - channel);
+	t->events_total++;
+	if (!match_list_any(&t->match, key, klen))
+		return;
+	if (elen == 3 && memcmp(colon, "new", 3) == 0)
+		ledger_add(t->ledger, key, klen, (uint32_t)time_now());
+	else
+		ledger_remove(t->ledger, key, klen);
+}
+
+static void start_reconcile(struct track *t);
+
+static void on_message(void *owner, redisReply *r, void *arg)
+{
+	struct track *t = arg;
+
+	(void)owner;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[0]->type != REDIS_REPLY_STRING) {
+		if (r->type == REDIS_REPLY_ERROR)
+			conn_fail(t->sub, true, "SUBSCRIBE: %s", r->str);
+		return;
+	}
+	if (strcmp(r->element[0]->str, "message") == 0 && r->element[1]->type == REDIS_REPLY_STRING &&
+	    r->element[2]->type == REDIS_REPLY_STRING) {
+		on_event(t, r->element[1]->str, r->element[1]->len, r->element[2]->str, r->element[2]->len);
+	} else if (strcmp(r->element[0]->str, "subscribe") == 0 && ++t->subscribed == (int)ARRAY_SIZE(t->channels)) {
+		/* Events flow from here on: whatever happened before is the gap. */
+		t->ops->subscribed(t->owner);
+		start_reconcile(t);
+	}
+}
+
+static void on_sub_ready(void *owner, struct conn *c)
+{
+	struct track *t = owner;
+
+	(void)c;
+	t->subscribed = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(t->channels); i++) {
+		free(t->channels[i]);
+		t->channels[i] = xasprintf("__keyevent@%llu__:%s", (unsigned long long)t->sc->db, event_names[i]);
+	}
+	{
+		const char *argv[5] = {"SUBSCRIBE", t->channels[0], t->channels[1], t->channels[2], t->channels[3]};
+
+		conn_subscribe(t->sub, on_message, t, 5, argv);
+	}
+}
+
+static void abandon_reconcile(struct track *t)
+{
+	event_del(t->step_timer);
+	for (size_t i = 0; i < t->nfound; i++)
+		free(t->found[i].key);
+	t->nfound = 0;
+	t->idle_pending = 0;
+	free(t->cursor);
+	t->cursor = NULL;
+	if (t->mark != NULL)
+		ledger_unmark(t->ledger, t->mark);
+	t->mark = NULL;
+	if (t->recon == RECON_RUNNING)
+		t->recon = RECON_PENDING;
+}
+
+static void on_sub_failed(void *owner, struct conn *c, bool refused, const char *msg)
+{
+	struct track *t = owner;
+	char *m = xasprintf("subscriber: %s", msg);
+
+	(void)c;
+	abandon_reconcile(t);
+	t->recon = RECON_PENDING;
+	t->ops->failed(t->owner, refused, m);
+	free(m);
+}
+
+static const struct conn_ops sub_ops = {on_sub_ready, on_sub_failed};
+
+/* ---- reconciliation ---------------------------------------------------------------- */
+
+static int found_cmp(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	if (x->idle != y->idle)
+		return x->idle > y->idle ? -1 : 1;	/* idle longest = oldest first */
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void finish_reconcile(struct track *t)
+{
+	uint32_t now = (uint32_t)time_now();
+	size_t added = 0;
+	char *err = NULL;
+
+	qsort(t->found, t->nfound, sizeof(*t->found), found_cmp);
+	for (size_t i = 0; i < t->nfound; i++) {
+		long long idle = t->found[i].idle > 0 ? t->found[i].idle : 0;
+		size_t before = ledger_count(t->ledger);
+
+		ledger_insert_before(t->ledger, t->mark, t->found[i].key, t->found[i].klen,
+				     idle < now ? now - (uint32_t)idle : now);
+		added += ledger_count(t->ledger) - before;
+		free(t->found[i].key);
+	}
+	t->nfound = 0;
+	ledger_unmark(t->ledger, t->mark);
+	t->mark = NULL;
+	t->recon = RECON_DONE;
+	t->recon_added_total += added;
+	/* The inserted keys were not logged one by one: persist the order now. */
+	if (ledger_compact(t->ledger, &err) < 0) {
+		log_warn("shard %s: ledger: %s", t->sc->name, err);
+		free(err);
+	}
+	log_info("shard %s: reconciliation done in %.2fs: %zu unknown keys added%s", t->sc->name,
+		 time_mono() - t->recon_started, added,
+		 t->idle_usable ? " (ordered by OBJECT IDLETIME)" : " (in SCAN order: OBJECT IDLETIME unavailable)");
+	t->ops->reconciled(t->owner);
+}
+
+static void schedule_step(struct track *t)
+{
+	struct timeval tv = {0, RECON_STEP_PAUSE_USEC};
+
+	if (t->cursor != NULL && strcmp(t->cursor, "0") == 0) {
+		finish_reconcile(t);
+		return;
+	}
+	event_add(t->step_timer, &tv);
+}
+
+static void on_idletime(void *owner, redisReply *r, void *arg)
+{
+	struct track *t = arg;
+
+	(void)owner;
+	if (t->idle_pending == 0)
+		return;
+	/* Replies come in order: the k-th outstanding one is found[batch_from + done]. */
+	{
+		size_t idx = t->nfound - t->idle_pending;
+
+		if (r->type == REDIS_REPLY_INTEGER) {
+			t->found[idx].idle = r->integer;
+		} else if (r->type == REDIS_REPLY_ERROR && t->idle_usable) {
+			/* Under an LFU policy OBJECT IDLETIME is refused: SCAN order it is. */
+			log_info("shard %s: OBJECT IDLETIME refused (%s); reconciling in SCAN order", t->sc->name, r->str);
+			t->idle_usable = false;
+		}
+	}
+	if (--t->idle_pending == 0)
+		schedule_step(t);
+}
+
+static void add_found(struct track *t, const char *key, size_t klen)
+{
+	if (t->nfound == t->capfound) {
+		t->capfound = t->capfound ? t->capfound * 2 : 1024;
+		t->found = xrealloc(t->found, t->capfound * sizeof(*t->found));
+	}
+	t->found[t->nfound].key = xstrndup(key, klen);
+	t->found[t->nfound].klen = klen;
+	t->found[t->nfound].idle = 0;
+	t->found[t->nfound].seq = t->nfound;
+	t->nfound++;
+}
+
+static void on_scan(void *owner, redisReply *r, void *arg)
+{
+	struct track *t = arg;
+	redisReply *keys;
+
+	(void)owner;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+		log_warn("shard %s: reconciliation: SCAN failed: %s", t->sc->name, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		abandon_reconcile(t);
+		return;
+	}
+	free(t->cursor);
+	t->cursor = xstrndup(r->element[0]->str, r->element[0]->len);
+	keys = r->element[1];
+	t->batch_from = t->nfound;
+	for (size_t i = 0; i < keys->elements; i++) {
+		redisReply *k = keys->element[i];
+
+		/* SCAN may return a key twice; the ledger check dedupes against
+		 * known keys, insertion dedupes the rest. */
+		if (k->type != REDIS_REPLY_STRING || !match_list_any(&t->match, k->str, k->len) ||
+		    ledger_contains(t->ledger, k->str, k->len))
+			continue;
+		add_found(t, k->str, k->len);
+	}
+	if (!t->idle_usable || t->nfound == t->batch_from) {
+		schedule_step(t);
+		return;
+	}
+	/* OBJECT IDLETIME does not touch the LRU clock (DUMP would). */
+	t->idle_pending = t->nfound - t->batch_from;
+	for (size_t i = t->batch_from; i < t->nfound; i++) {
+		const char *argv[3] = {"OBJECT", "IDLETIME", t->found[i].key};
+		size_t lens[3] = {6, 8, t->found[i].klen};
+
+		if (conn_send_argv(t->cmd, on_idletime, t, 3, argv, lens) < 0)
+			return;	/* the shard sees the conn fail and stops us */
+	}
+}
+
+static void on_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct track *t = arg;
+
+	(void)fd;
+	(void)what;
+	if (t->recon != RECON_RUNNING || !conn_ready(t->cmd))
+		return;
+	/* One pattern can go to the server; several are filtered here. */
+	if (t->match.n == 1 && !t->match.all)
+		conn_send(t->cmd, on_scan, t, "SCAN %s MATCH %s COUNT %d", t->cursor ? t->cursor : "0",
+			  t->match.pats[0], RECON_SCAN_COUNT);
+	else
+		conn_send(t->cmd, on_scan, t, "SCAN %s COUNT %d", t->cursor ? t->cursor : "0", RECON_SCAN_COUNT);
+}
+
+static void start_reconcile(struct track *t)
+{
+	abandon_reconcile(t);
+	t->recon = RECON_RUNNING;
+	t->recon_runs_total++;
+	t->recon_started = time_mono();
+	t->idle_usable = true;
+	t->mark = ledger_mark(t->ledger);
+	on_step(-1, 0, t);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+struct track *track_new(struct event_base *base, struct evdns_base *dns, struct conn *cmd,
+			struct ledger *ledger, const struct track_ops *ops, void *owner)
+{
+	struct track *t = xcalloc(1, sizeof(*t));
+
+	t->base = base;
+	t->cmd = cmd;
+	t->ledger = ledger;
+	t->ops = ops;
+	t->owner = owner;
+	t->sub = conn_new(base, dns, &sub_ops, t);
+	t->step_timer = evtimer_new(base, on_step, t);
+	if (t->step_timer == NULL)
+		abort();
+	return t;
+}
+
+void track_set_conf(struct track *t, const struct shard_conf *sc)
+{
+	t->sc = sc;
+	match_list_free(&t->match);
+	match_list_init(&t->match, sc->match);
+}
+
+void track_start(struct track *t, const struct shard_conf *sc)
+{
+	track_set_conf(t, sc);
+	abandon_reconcile(t);
+	t->recon = RECON_PENDING;
+	conn_open(t->sub, sc);
+}
+
+void track_stop(struct track *t)
+{
+	conn_close(t->sub);
+	abandon_reconcile(t);
+	t->recon = RECON_PENDING;
+}
+
+void track_free(struct track *t)
+{
+	if (t == NULL)
+		return;
+	track_stop(t);
+	conn_free(t->sub);
+	event_free(t->step_timer);
+	free(t->found);
+	for (size_t i = 0; i < ARRAY_SIZE(t->channels); i++)
+		free(t->channels[i]);
+	match_list_free(&t->match);
+	free(t);
+}
+
+enum track_recon track_recon_state(const struct track *t)
+{
+	return t->recon;
+}
+
+void track_status_json(const struct track *t, struct json *j)
+{
+	static const char *const names[] = {"pending", "running", "done"};
+
+	json_key(j, "reconcile_state");
+	json_str(j, names[t->recon]);
+	json_key(j, "reconcile_runs_total");
+	json_uint(j, t->recon_runs_total);
+	json_key(j, "reconcile_added_total");
+	json_uint(j, t->recon_added_total);
+	json_key(j, "events_total");
+	json_uint(j, t->events_total);
+}
