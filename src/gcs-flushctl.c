@@ -37,7 +37,8 @@ enum { ST_OK = 0, ST_ERROR = 1, ST_USAGE = 2, ST_NOT_RUNNING = 3 };
 
 struct command {
 	const char *name;
-	int max_args;
+	int min_args, max_args;
+	bool no_timeout;	/* flush replies when its cycle ends, however long */
 	const char *done;	/* past tense, for "paused: a b" */
 	/* Prints a successful reply; returns NULL, or what is wrong with it. */
 	const char *(*print)(const struct command *cmd, json_t *reply);
@@ -82,6 +83,7 @@ static void usage(void)
 	       "\n"
 	       "Commands:\n"
 	       "  status          show the daemon and every shard\n"
+	       "  flush SHARD [N] flush the N oldest entries of SHARD now (N: the policy's batch)\n"
 	       "  pause [SHARD]   stop flushing SHARD, or every shard\n"
 	       "  resume [SHARD]  flush SHARD, or every shard, again\n"
 	       "  reload          make the daemon re-read its config file\n"
@@ -167,9 +169,9 @@ static int build_request(const struct command *cmd, char **args, int nargs, stru
 		/* Spaces and newlines would change the meaning of the request line. */
 		for (const char *p = args[i]; *p != '\0'; p++)
 			if ((unsigned char)*p <= ' ' || *p == 0x7f)
-				return fail(ST_USAGE, "invalid shard name '%s'", args[i]);
+				return fail(ST_USAGE, "invalid argument '%s'", args[i]);
 		if (args[i][0] == '\0')
-			return fail(ST_USAGE, "empty shard name");
+			return fail(ST_USAGE, "empty argument");
 		buf_printf(req, " %s", args[i]);
 	}
 	buf_putc(req, '\n');
@@ -316,14 +318,30 @@ static char *error_cell(json_t *shard, double now)
 }
 
 enum { COL_SHARD, COL_STATE, COL_ADDRESS, COL_DB, COL_USED, COL_THRESHOLD, COL_OVER,
-       COL_PAUSED, COL_ERROR, NCOLS };
+       COL_PAUSED, COL_TRACKED, COL_FLUSHED, COL_LAST_FLUSH, COL_ERROR, NCOLS };
 
 static const char *const col_names[NCOLS] = {
-	"SHARD", "STATE", "ADDRESS", "DB", "USED", "THRESHOLD", "OVER", "PAUSED", "LAST-ERROR",
+	"SHARD", "STATE", "ADDRESS", "DB", "USED", "THRESHOLD", "OVER", "PAUSED", "TRACKED", "FLUSHED",
+	"LAST-FLUSH", "LAST-ERROR",
 };
 
 /* Numbers line up on the right, as in ps and df. */
-static const bool col_right[NCOLS] = {[COL_DB] = true, [COL_USED] = true, [COL_THRESHOLD] = true};
+static const bool col_right[NCOLS] = {[COL_DB] = true, [COL_USED] = true, [COL_THRESHOLD] = true,
+				      [COL_TRACKED] = true, [COL_FLUSHED] = true};
+
+static char *count_cell(json_t *v)
+{
+	return json_is_integer(v) ? xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v)) : xstrdup("-");
+}
+
+static char *ago_cell(json_t *when, double now)
+{
+	char ago[FMT_DURATION_LEN];
+
+	if (!json_is_number(when))
+		return xstrdup("-");
+	return xasprintf("%s ago", fmt_duration(now - json_number_value(when), ago, sizeof(ago)));
+}
 
 static void shard_row(json_t *s, double now, char **cell)
 {
@@ -338,6 +356,9 @@ static void shard_row(json_t *s, double now, char **cell)
 	cell[COL_THRESHOLD] = size_cell(json_object_get(s, "flush_when_at_least_bytes"));
 	cell[COL_OVER] = yes_no_cell(json_object_get(s, "over_threshold"));
 	cell[COL_PAUSED] = yes_no_cell(json_object_get(s, "paused"));
+	cell[COL_TRACKED] = count_cell(json_object_get(s, "tracked_entries"));
+	cell[COL_FLUSHED] = count_cell(json_object_get(s, "flushed_entries_total"));
+	cell[COL_LAST_FLUSH] = ago_cell(json_object_get(s, "last_flush_unix"), now);
 	cell[COL_ERROR] = error_cell(s, now);
 }
 
@@ -438,6 +459,26 @@ static const char *print_reload(const struct command *cmd, json_t *reply)
 	return NULL;
 }
 
+/* "flushed 100 of 100 entries (0 already gone, 1 chunk) in 0.002 s" */
+static const char *print_flush(const struct command *cmd, json_t *reply)
+{
+	static const char *const fields[] = {"requested", "flushed", "already_gone", "chunks", "seconds"};
+	json_int_t chunks;
+
+	(void)cmd;
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (!json_is_number(json_object_get(reply, fields[i])))
+			return "missing requested, flushed, already_gone, chunks or seconds";
+	chunks = json_integer_value(json_object_get(reply, "chunks"));
+	printf("flushed %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " entries (%" JSON_INTEGER_FORMAT
+	       " already gone, %" JSON_INTEGER_FORMAT " chunk%s) in %.3f s\n",
+	       json_integer_value(json_object_get(reply, "flushed")),
+	       json_integer_value(json_object_get(reply, "requested")),
+	       json_integer_value(json_object_get(reply, "already_gone")), chunks, chunks == 1 ? "" : "s",
+	       json_number_value(json_object_get(reply, "seconds")));
+	return NULL;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int handle_reply(const struct command *cmd, const char *path, const struct buf *raw,
@@ -465,7 +506,9 @@ static int handle_reply(const struct command *cmd, const char *path, const struc
 
 static int run(const struct command *cmd, const char *path, const struct buf *req, bool as_json)
 {
-	double deadline = time_mono() + CTL_TIMEOUT_SECS;
+	/* A forced flush of millions of paced entries takes as long as it
+	 * takes; the user can interrupt it (the daemon finishes it anyway). */
+	double deadline = time_mono() + (cmd->no_timeout ? 1e9 : CTL_TIMEOUT_SECS);
 	struct buf raw;
 	int fd = -1, st;
 
@@ -484,10 +527,11 @@ static int run(const struct command *cmd, const char *path, const struct buf *re
 }
 
 static const struct command commands[] = {
-	{"status", 0, NULL, print_status},
-	{"pause", 1, "paused", print_shards},
-	{"resume", 1, "resumed", print_shards},
-	{"reload", 0, NULL, print_reload},
+	{"status", 0, 0, false, NULL, print_status},
+	{"flush", 1, 2, true, NULL, print_flush},
+	{"pause", 0, 1, false, "paused", print_shards},
+	{"resume", 0, 1, false, "resumed", print_shards},
+	{"reload", 0, 0, false, NULL, print_reload},
 };
 
 static const struct command *find_command(const char *name)
@@ -532,10 +576,11 @@ int main(int argc, char **argv)
 		return fail(ST_USAGE, "no command given");
 	cmd = find_command(argv[optind]);
 	if (cmd == NULL)
-		return fail(ST_USAGE, "unknown command '%s' (try status, pause, resume, reload)", argv[optind]);
+		return fail(ST_USAGE, "unknown command '%s' (try status, flush, pause, resume, reload)", argv[optind]);
 	nargs = argc - optind - 1;
-	if (nargs > cmd->max_args)
+	if (nargs > cmd->max_args || nargs < cmd->min_args)
 		return fail(ST_USAGE, "'%s' takes %s", cmd->name,
+			    cmd->min_args ? "a shard name and an optional count" :
 			    cmd->max_args ? "at most one argument, a shard name" : "no arguments");
 
 	buf_init(&req);

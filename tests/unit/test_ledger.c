@@ -1,0 +1,198 @@
+/* Unit tests for the ledger: creation order, re-creation, take and put
+ * back, marks, and the persisted log (round trip, torn tail, compaction). */
+#include "config.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ledger.h"
+#include "util.h"
+#include "tap.h"
+
+#define PATH "ledger-test.ledger"
+
+/* The ledger's keys, oldest first, space-separated (marks as "|"). */
+static char *order(const struct ledger *l)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = e->next) {
+		if (b.len)
+			buf_putc(&b, ' ');
+		if (e->mark)
+			buf_putc(&b, '|');
+		else
+			buf_append(&b, e->key, e->klen);
+	}
+	return b.data;
+}
+
+static void add(struct ledger *l, const char *k)
+{
+	ledger_add(l, k, strlen(k), 100);
+}
+
+static void check_order(const struct ledger *l, const char *want, const char *what)
+{
+	char *got = order(l);
+
+	is_str(got, want, "%s", what);
+	free(got);
+}
+
+static void test_order(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *v[8];
+	size_t n;
+
+	add(l, "a");
+	add(l, "b");
+	add(l, "c");
+	check_order(l, "a b c", "creation order");
+	add(l, "a");
+	check_order(l, "b c a", "a key created again moves to the tail");
+	ok(ledger_remove(l, "c", 1) && !ledger_remove(l, "c", 1), "remove once, then unknown");
+	check_order(l, "b a", "removed key leaves the order");
+	ok(ledger_count(l) == 2 && ledger_contains(l, "a", 1) && !ledger_contains(l, "c", 1), "count and lookup");
+
+	add(l, "d");
+	n = ledger_take(l, v, 2);
+	ok(n == 2 && memcmp(v[0]->key, "b", 1) == 0 && memcmp(v[1]->key, "a", 1) == 0, "take the two oldest");
+	ok(!ledger_contains(l, "b", 1) && ledger_count(l) == 1, "taken keys are no longer tracked");
+	add(l, "a");	/* re-created while its deletion was in flight */
+	ledger_put_back(l, v, n);
+	check_order(l, "b d a", "put back at the head, except a key created meanwhile");
+
+	n = ledger_take(l, v, 8);
+	ok(n == 3, "take stops when the ledger is empty");
+	for (size_t i = 0; i < n; i++)
+		ledger_done(l, v[i]);
+	ok(ledger_count(l) == 0 && ledger_head(l) == NULL, "done entries are gone");
+	ledger_free(l);
+}
+
+static void test_marks(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *mark, *v[8];
+	size_t n;
+
+	add(l, "old1");
+	mark = ledger_mark(l);
+	add(l, "new1");
+	ledger_insert_before(l, mark, "gap1", 4, 50);
+	ledger_insert_before(l, mark, "gap2", 4, 60);
+	ledger_insert_before(l, mark, "new1", 4, 60);	/* known: stays where it is */
+	check_order(l, "old1 gap1 gap2 | new1", "reconciled keys go in front of the mark");
+	n = ledger_take(l, v, 8);
+	ok(n == 3, "take stops at a mark: %zu taken", n);
+	ledger_put_back(l, v, n);
+	ledger_unmark(l, mark);
+	check_order(l, "old1 gap1 gap2 new1", "unmark leaves the order");
+	ok(ledger_count(l) == 4, "marks are not counted");
+	ok(ledger_oldest_created(l) == 100, "oldest creation time");
+	ledger_free(l);
+}
+
+static void test_index_growth(void)
+{
+	struct ledger *l = ledger_new();
+	char key[32];
+	bool all = true;
+
+	for (int i = 0; i < 50000; i++) {
+		snprintf(key, sizeof(key), "key:%d", i);
+		ledger_add(l, key, strlen(key), 1);
+	}
+	for (int i = 0; i < 50000; i += 2) {
+		snprintf(key, sizeof(key), "key:%d", i);
+		all &= ledger_remove(l, key, strlen(key));
+	}
+	for (int i = 0; i < 50000; i++) {
+		snprintf(key, sizeof(key), "key:%d", i);
+		all &= ledger_contains(l, key, strlen(key)) == (i % 2 == 1);
+	}
+	ok(all && ledger_count(l) == 25000, "50000 keys through growth and backward-shift deletion");
+	snprintf(key, sizeof(key), "%.*s", ledger_head(l)->klen, ledger_head(l)->key);
+	is_str(key, "key:1", "order survives index growth");
+	ledger_free(l);
+}
+
+static void test_persistence(void)
+{
+	struct ledger *l = ledger_new();
+	char *err = NULL;
+	FILE *f;
+	long size;
+
+	unlink(PATH);
+	ok(ledger_open(l, PATH, &err) == 0, "open a new log");
+	add(l, "a");
+	add(l, "b\nwith newline");
+	ledger_add(l, "bin\0key", 7, 100);
+	add(l, "c");
+	add(l, "a");
+	ledger_remove(l, "c", 1);
+	ledger_set_meta(l, "run-1");
+	ok(ledger_sync(l, &err) == 0, "sync");
+	ledger_free(l);
+
+	l = ledger_new();
+	ok(ledger_open(l, PATH, &err) == 0, "reopen");
+	check_order(l, "b\nwith newline bin", "order and binary keys survive a restart (1)");
+	ok(ledger_count(l) == 3 && ledger_contains(l, "bin\0key", 7) && ledger_contains(l, "a", 1),
+	   "order and binary keys survive a restart (2)");
+	is_str(ledger_meta(l), "run-1", "meta survives");
+	ledger_free(l);
+
+	/* A torn tail: half a record at the end is cut off, the rest kept. */
+	f = fopen(PATH, "ab");
+	fwrite("A\x01\x00\x00\x00\x10\x00\x00\x00par", 1, 12, f);
+	fclose(f);
+	l = ledger_new();
+	ok(ledger_open(l, PATH, &err) == 12, "the torn tail's 12 bytes are cut");
+	ok(ledger_count(l) == 3, "the whole records before it are kept");
+	add(l, "d");
+	ok(ledger_sync(l, &err) == 0 && ledger_compact(l, &err) == 0, "compact");
+	ledger_free(l);
+
+	l = ledger_new();
+	ok(ledger_open(l, PATH, &err) == 0 && ledger_count(l) == 4, "reopen after compaction");
+	{
+		struct ledger_entry *v[4];
+		size_t n = ledger_take(l, v, 4);
+
+		ok(n == 4 && v[0]->klen == 14 && v[1]->klen == 7 && memcmp(v[1]->key, "bin\0key", 7) == 0 &&
+		   memcmp(v[2]->key, "a", 1) == 0 && memcmp(v[3]->key, "d", 1) == 0, "compaction keeps the order");
+		ledger_put_back(l, v, n);
+	}
+	ledger_clear(l);
+	ok(ledger_count(l) == 0, "clear forgets everything");
+	ledger_free(l);
+	f = fopen(PATH, "rb");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	ok(size == 8, "a cleared ledger's log is just the header (%ld bytes)", size);
+
+	f = fopen(PATH, "wb");
+	fputs("NOTALEDGER", f);
+	fclose(f);
+	l = ledger_new();
+	ok(ledger_open(l, PATH, &err) < 0 && strstr(err, "not a gcs-flushd ledger") != NULL, "a foreign file is refused");
+	free(err);
+	ledger_free(l);
+	unlink(PATH);
+	unlink(PATH ".tmp");
+}
+
+int main(void)
+{
+	test_order();
+	test_marks();
+	test_index_growth();
+	test_persistence();
+	return tap_done();
+}
