@@ -51,6 +51,7 @@ struct conn {
 	struct event *deadline;		/* connect or command timeout */
 	struct event *reap;		/* frees dead_ac */
 	unsigned pending;		/* timed commands awaiting a reply */
+	bool open;			/* from conn_open until it fails or closes */
 	bool connecting;		/* until the handshake is done */
 	bool ready;
 	/* hiredis calls a subscription's callback once per message and, when
@@ -90,6 +91,7 @@ static void abandon(struct conn *c)
 	}
 	event_del(c->deadline);
 	c->pending = 0;
+	c->open = false;
 	c->connecting = false;
 	c->ready = false;
 }
@@ -98,7 +100,7 @@ void conn_fail(struct conn *c, bool refused, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
-	bool was_open = c->ac != NULL || c->dns_req != NULL || c->connecting;
+	bool was_open = c->open;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
@@ -246,13 +248,22 @@ static bool is_refusal(const char *err)
 	return false;
 }
 
-static void on_handshake_step(void *owner, redisReply *r, void *arg)
+static void on_auth(void *owner, redisReply *r, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)owner;
 	if (r->type == REDIS_REPLY_ERROR)
-		conn_fail(c, is_refusal(r->str), "%s", r->str);
+		conn_fail(c, is_refusal(r->str), "AUTH: %s", r->str);
+}
+
+static void on_select(void *owner, redisReply *r, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)owner;
+	if (r->type == REDIS_REPLY_ERROR)
+		conn_fail(c, is_refusal(r->str), "SELECT: %s", r->str);
 }
 
 static void on_handshake_done(void *owner, redisReply *r, void *arg)
@@ -287,11 +298,11 @@ static void on_connect(const redisAsyncContext *cac, int status)
 	/* Pipeline the handshake; the PING reply says all of it is done.  A
 	 * failed step fails the conn, and later replies are then ignored. */
 	if (sc->secret != NULL && *sc->username)
-		conn_send(c, on_handshake_step, c, "AUTH %s %s", sc->username, sc->secret);
+		conn_send(c, on_auth, c, "AUTH %s %s", sc->username, sc->secret);
 	else if (sc->secret != NULL)
-		conn_send(c, on_handshake_step, c, "AUTH %s", sc->secret);
+		conn_send(c, on_auth, c, "AUTH %s", sc->secret);
 	if (c->ac != NULL && sc->db != 0)
-		conn_send(c, on_handshake_step, c, "SELECT %llu", (unsigned long long)sc->db);
+		conn_send(c, on_select, c, "SELECT %llu", (unsigned long long)sc->db);
 	if (c->ac != NULL)
 		conn_send(c, on_handshake_done, c, "PING");
 }
@@ -374,6 +385,7 @@ void conn_open(struct conn *c, const struct shard_conf *sc)
 
 	conn_close(c);
 	c->sc = sc;
+	c->open = true;
 	c->connecting = true;
 	arm(c->deadline, sc->connect_timeout_secs);
 	if (sc->addr.is_unix) {
