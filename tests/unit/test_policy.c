@@ -14,6 +14,39 @@ static struct policy make(uint64_t threshold, double period, uint64_t entries)
 	return p;
 }
 
+/* The runtime policy hash overrides, reverts, and ignores bad values. */
+static void test_runtime(const struct shard_conf *sc)
+{
+	const char *f1[] = {"flush_when_at_least_bytes", "flush_num_entries_each_time", "unrelated"};
+	const char *v1[] = {"1MiB", "5", "whatever"};
+	const char *f2[] = {"flush_period_secs", "flush_num_entries_each_time", "flush_when_at_least_bytes"};
+	const char *v2[] = {"0.5", "0", "lots"};
+	struct policy p;
+	struct buf bad;
+
+	buf_init(&bad);
+	policy_from_conf(&p, sc);
+	policy_record_flush(&p, 42.0);
+	policy_apply_runtime(&p, sc, f1, v1, 3, &bad);
+	ok(p.flush_when_at_least_bytes == 1048576 && p.src_threshold == SRC_RUNTIME, "runtime threshold with a suffix");
+	ok(p.flush_num_entries_each_time == 5 && p.src_entries == SRC_RUNTIME, "runtime batch");
+	ok(p.flush_period_secs == 2.5 && p.src_period == SRC_CONFIG, "an absent field keeps the config");
+	ok(bad.len == 0, "unrelated fields are not complaints");
+	ok(p.last_flush == 42.0, "applying the runtime policy keeps the period's start");
+
+	policy_apply_runtime(&p, sc, f2, v2, 3, &bad);
+	ok(p.flush_period_secs == 0.5 && p.src_period == SRC_RUNTIME, "runtime period");
+	ok(p.flush_num_entries_each_time == 7 && p.src_entries == SRC_SHARD, "an out-of-range batch reverts to config");
+	ok(p.flush_when_at_least_bytes == 2147483648ULL && p.src_threshold == SRC_DEFAULT,
+	   "a removed or invalid threshold reverts to the default");
+	ok(strstr(bad.data, "flush_num_entries_each_time: '0': value out of range") != NULL &&
+	   strstr(bad.data, "flush_when_at_least_bytes: 'lots':") != NULL, "invalid values are reported");
+
+	policy_apply_runtime(&p, sc, NULL, NULL, 0, &bad);
+	ok(p.flush_period_secs == 2.5 && p.src_period == SRC_CONFIG, "an empty hash restores the config");
+	buf_free(&bad);
+}
+
 int main(void)
 {
 	struct policy p = make(1000, 10, 50);
@@ -54,6 +87,7 @@ int main(void)
 			ok(p.flush_num_entries_each_time == 7 && p.src_entries == SRC_SHARD, "entries from the shard");
 			ok(p.flush_when_at_least_bytes == 2147483648ULL && p.src_threshold == SRC_DEFAULT,
 			   "threshold default is 2 GiB, from default");
+			test_runtime(c->shards[0]);
 		}
 		conf_free(c);
 		buf_free(&errs);
