@@ -184,8 +184,11 @@ static void maybe_flush(struct shard *s)
 	if (s->state != SHARD_CONNECTED || s->paused || flush_running(s->flush) ||
 	    !policy_should_flush(&s->policy, s->used_memory, now))
 		return;
-	if (ledger_count(s->ledger) == 0) {
-		log_debug("shard %s: over the threshold but no tracked entries to flush", s->conf->name);
+	if (ledger_head(s->ledger) == NULL || ledger_head(s->ledger)->mark) {
+		/* Nothing tracked, or the first reconciliation has not yet found
+		 * the keys older than those seen since: flushing now would take
+		 * the newest. */
+		log_debug("shard %s: over the threshold but nothing to flush yet", s->conf->name);
 		return;
 	}
 	policy_record_flush(&s->policy, now);
