@@ -45,6 +45,7 @@ struct shard {
 	unsigned failures;		/* consecutive, for the backoff */
 	bool info_in_flight;
 	bool paused;
+	double tick_mono;		/* when the current tick started */
 
 	struct policy policy;
 	char *policy_invalid;		/* last invalid runtime values, logged once */
@@ -176,9 +177,14 @@ static void on_flush_done(void *arg, const struct flush_result *r)
 	changed(s);
 }
 
+/* Ticks come every period; the reading that decides comes a round trip
+ * later.  Judging the period from the tick's start, with a little slack
+ * for timer jitter, keeps one flush per period instead of one every two. */
+#define TICK_SLACK 0.02	/* of a period */
+
 static void maybe_flush(struct shard *s)
 {
-	double now = time_mono();
+	double now = s->tick_mono + TICK_SLACK * s->policy.flush_period_secs;
 	const char *why;
 
 	if (s->state != SHARD_CONNECTED || s->paused || flush_running(s->flush) ||
@@ -191,7 +197,7 @@ static void maybe_flush(struct shard *s)
 		log_debug("shard %s: over the threshold but nothing to flush yet", s->conf->name);
 		return;
 	}
-	policy_record_flush(&s->policy, now);
+	policy_record_flush(&s->policy, s->tick_mono);
 	if (flush_start(s->flush, policy_entries_to_flush(&s->policy), s->conf->flush_max_entries_per_sec,
 			on_flush_done, s, &why) < 0)
 		log_debug("shard %s: %s", s->conf->name, why);
@@ -326,10 +332,11 @@ static void on_policy_key(void *owner, redisReply *r, void *arg)
 	}
 	buf_init(&invalid);
 	policy_apply_runtime(&s->policy, s->conf, fields, values, n, &invalid);
+	/* Said once per change, one line per value, so each keeps its level. */
 	if (invalid.len > 0 && (s->policy_invalid == NULL || strcmp(s->policy_invalid, invalid.data) != 0)) {
-		invalid.data[invalid.len - 1] = '\0';
-		log_warn("shard %s: policy key %s: ignoring invalid values: %s", s->conf->name, s->conf->policy_key,
-			 invalid.data);
+		for (char *p = invalid.data, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+			log_warn("shard %s: policy key %s: ignoring %.*s", s->conf->name, s->conf->policy_key,
+				 (int)(nl - p), p);
 	}
 	free(s->policy_invalid);
 	s->policy_invalid = invalid.len > 0 ? xstrdup(invalid.data) : NULL;
@@ -344,6 +351,7 @@ static void tick(struct shard *s)
 {
 	if (s->state != SHARD_CONNECTED || s->info_in_flight)
 		return;	/* a slow reply is the command timeout's business */
+	s->tick_mono = time_mono();
 	if (*s->conf->policy_key != '\0' &&
 	    conn_send(s->cmd, on_policy_key, NULL, "HGETALL %s", s->conf->policy_key) < 0)
 		return;

@@ -33,6 +33,7 @@ struct track {
 	void *owner;
 	const struct shard_conf *sc;
 	struct match_list match;
+	char *policy_key;		/* the daemon's own: never an entry */
 	char *channels[4];
 	int subscribed;			/* subscribe confirmations so far */
 
@@ -71,6 +72,15 @@ char *track_missing_flags(const char *current)
 
 /* ---- events ---------------------------------------------------------------------- */
 
+/* Is key an entry?  It must match the patterns and not be the runtime
+ * policy hash, which the application keeps for us. */
+static bool is_entry(const struct track *t, const char *key, size_t klen)
+{
+	if (t->policy_key != NULL && strlen(t->policy_key) == klen && memcmp(t->policy_key, key, klen) == 0)
+		return false;
+	return match_list_any(&t->match, key, klen);
+}
+
 static void on_event(struct track *t, const char *channel, size_t clen, const char *key, size_t klen)
 {
 	const char *colon = memchr(channel, ':', clen);
@@ -81,7 +91,7 @@ static void on_event(struct track *t, const char *channel, size_t clen, const ch
 	colon++;
 	elen = clen - (size_t)(colon - channel);
 	t->events_total++;
-	if (!match_list_any(&t->match, key, klen))
+	if (!is_entry(t, key, klen))
 		return;
 	if (elen == 3 && memcmp(colon, "new", 3) == 0)
 		ledger_add(t->ledger, key, klen, (uint32_t)time_now());
@@ -269,7 +279,7 @@ static void on_scan(void *owner, redisReply *r, void *arg)
 
 		/* SCAN may return a key twice; the ledger check dedupes against
 		 * known keys, insertion dedupes the rest. */
-		if (k->type != REDIS_REPLY_STRING || !match_list_any(&t->match, k->str, k->len) ||
+		if (k->type != REDIS_REPLY_STRING || !is_entry(t, k->str, k->len) ||
 		    ledger_contains(t->ledger, k->str, k->len))
 			continue;
 		add_found(t, k->str, k->len);
@@ -340,6 +350,11 @@ void track_set_conf(struct track *t, const struct shard_conf *sc)
 	t->sc = sc;
 	match_list_free(&t->match);
 	match_list_init(&t->match, sc->match);
+	free(t->policy_key);
+	t->policy_key = *sc->policy_key ? xstrdup(sc->policy_key) : NULL;
+	/* Tracked before it became the policy key: it must not be flushed. */
+	if (t->policy_key != NULL)
+		ledger_remove(t->ledger, t->policy_key, strlen(t->policy_key));
 }
 
 void track_start(struct track *t, const struct shard_conf *sc)
@@ -368,6 +383,7 @@ void track_free(struct track *t)
 	for (size_t i = 0; i < ARRAY_SIZE(t->channels); i++)
 		free(t->channels[i]);
 	match_list_free(&t->match);
+	free(t->policy_key);
 	free(t);
 }
 
