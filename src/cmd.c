@@ -2,7 +2,7 @@
  * members of the reply object after "ok". */
 #include "config.h"
 
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,7 +141,12 @@ static void on_flushed(void *arg, const struct flush_result *r)
 	json_key(&j, "chunks");
 	json_uint(&j, r->chunks);
 	json_key(&j, "seconds");
-	json_double(&j, round(r->seconds * 1e6) / 1e6);
+	{
+		char secs[32];
+
+		snprintf(secs, sizeof(secs), "%.6f", r->seconds);
+		json_raw(&j, secs);
+	}
 	json_obj_end(&j);
 	ctl_reply(cl, &reply);
 	buf_free(&reply);

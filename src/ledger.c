@@ -1,8 +1,7 @@
 /* ledger: a shard's entries in creation order, with a persisted log.
  *
  * Log format (little-endian): the 8-byte magic "GCSLEDG1", then records
- *   type (1 byte: 'A' add, 'D' delete, 'M' meta) | created (u32) |
- *   length (u32) | key or meta bytes.
+ *   type (1 byte: 'A' add, 'D' delete) | created (u32) | length (u32) | key.
  * Replaying the records in order rebuilds the list.  A crash can leave a
  * torn last record; it is cut off at the next open.  Losing the tail only
  * loses recent events, which the reconciliation after a start finds again. */
@@ -22,6 +21,7 @@
 #define LEDGER_MAGIC_LEN 8
 #define LEDGER_MIN_CAP 1024
 #define LEDGER_COMPACT_MIN 100000	/* records before compaction is considered */
+#define LEDGER_KEY_MAX (512u << 20)	/* Redis's own limit on a key */
 
 struct ledger {
 	struct ledger_entry *head, *tail;
@@ -30,7 +30,8 @@ struct ledger {
 	size_t used;			/* entries in table (= tracked keys) */
 	size_t key_bytes;
 	uint32_t seed;
-	char *meta;
+	size_t taken;			/* detached by ledger_take, not yet settled */
+	bool compact_pending;		/* compaction waits for them */
 
 	FILE *log;
 	char *path;
@@ -78,7 +79,6 @@ void ledger_free(struct ledger *l)
 		fclose(l->log);
 	entries_free(l->head);
 	free(l->table);
-	free(l->meta);
 	free(l->path);
 	free(l);
 }
@@ -92,8 +92,6 @@ void ledger_clear(struct ledger *l)
 	memset(l->table, 0, l->cap * sizeof(*l->table));
 	l->used = 0;
 	l->key_bytes = 0;
-	free(l->meta);
-	l->meta = NULL;
 	if (ledger_compact(l, &err) < 0)
 		free(err);	/* the next sync reports a lasting problem */
 }
@@ -271,6 +269,8 @@ static long replay(struct ledger *l, FILE *f)
 	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
 		uint32_t created = get_u32(hdr + 1), len = get_u32(hdr + 5);
 
+		if (len > LEDGER_KEY_MAX)
+			break;	/* no key is that long: a torn or garbled tail */
 		if (len > cap) {
 			cap = len;
 			data = xrealloc(data, cap);
@@ -281,8 +281,6 @@ static long replay(struct ledger *l, FILE *f)
 			ledger_add(l, data, len, created);
 		else if (hdr[0] == 'D')
 			ledger_remove(l, data, len);
-		else if (hdr[0] == 'M')
-			free(l->meta), l->meta = xstrndup(data, len);
 		else
 			break;	/* garbage: treat as a torn tail */
 		l->log_records++;
@@ -340,6 +338,13 @@ int ledger_compact(struct ledger *l, char **err)
 
 	if (l->path == NULL)
 		return 0;
+	/* Entries out for deletion are in no list: a snapshot now would drop
+	 * them, and a put-back or a crash would then lose their place. */
+	if (l->taken > 0) {
+		l->compact_pending = true;
+		return 0;
+	}
+	l->compact_pending = false;
 	tmp = xasprintf("%s.tmp", l->path);
 	f = fopen(tmp, "wb");
 	if (f == NULL) {
@@ -348,8 +353,6 @@ int ledger_compact(struct ledger *l, char **err)
 		return -1;
 	}
 	fwrite(LEDGER_MAGIC, 1, LEDGER_MAGIC_LEN, f);
-	if (l->meta != NULL)
-		write_record(f, 'M', 0, l->meta, strlen(l->meta));
 	for (const struct ledger_entry *e = l->head; e != NULL; e = e->next)
 		if (!e->mark)
 			write_record(f, 'A', e->created, e->key, e->klen);
@@ -372,7 +375,7 @@ int ledger_sync(struct ledger *l, char **err)
 {
 	if (l->log == NULL)
 		return 0;
-	if (l->log_records > LEDGER_COMPACT_MIN && l->log_records > 2 * l->used)
+	if (l->compact_pending || (l->log_records > LEDGER_COMPACT_MIN && l->log_records > 2 * l->used))
 		return ledger_compact(l, err);
 	if (fflush(l->log) != 0) {
 		*err = xasprintf("%s: %s", l->path, strerror(errno));
@@ -380,20 +383,6 @@ int ledger_sync(struct ledger *l, char **err)
 		return -1;
 	}
 	return 0;
-}
-
-const char *ledger_meta(const struct ledger *l)
-{
-	return l->meta;
-}
-
-void ledger_set_meta(struct ledger *l, const char *meta)
-{
-	if (l->meta != NULL && strcmp(l->meta, meta) == 0)
-		return;
-	free(l->meta);
-	l->meta = xstrdup(meta);
-	log_record(l, 'M', 0, meta, strlen(meta));
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -467,17 +456,23 @@ size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
 		untrack(l, e, slot);
 		out[n++] = e;
 	}
+	l->taken += n;
 	return n;
 }
 
 void ledger_done(struct ledger *l, struct ledger_entry *e)
 {
-	log_record(l, 'D', 0, e->key, e->klen);
+	/* Created again while its deletion was in flight: the log already
+	 * has the new 'A', which a 'D' would cancel. */
+	if (lookup(l, e->key, e->klen, NULL) == NULL)
+		log_record(l, 'D', 0, e->key, e->klen);
+	l->taken--;
 	free(e);
 }
 
 void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
 {
+	l->taken -= n;
 	/* Walk backwards, inserting each at the head, to keep their order. */
 	for (size_t i = n; i-- > 0;) {
 		struct ledger_entry *e = v[i];
@@ -505,6 +500,20 @@ void ledger_insert_before(struct ledger *l, struct ledger_entry *mark, const cha
 	if (lookup(l, key, klen, NULL) != NULL)
 		return;
 	track(l, mark, entry_new(l, key, klen, created));
+}
+
+size_t ledger_retain(struct ledger *l, bool (*keep)(void *arg, const char *key, size_t klen), void *arg)
+{
+	size_t dropped = 0;
+
+	for (struct ledger_entry *e = l->head, *next; e != NULL; e = next) {
+		next = e->next;
+		if (!e->mark && !keep(arg, e->key, e->klen)) {
+			ledger_remove(l, e->key, e->klen);
+			dropped++;
+		}
+	}
+	return dropped;
 }
 
 void ledger_unmark(struct ledger *l, struct ledger_entry *mark)

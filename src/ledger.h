@@ -34,11 +34,9 @@ int ledger_open(struct ledger *l, const char *path, char **err);
 /* Writes buffered records; compacts when the log has grown well past the
  * live entries.  Returns -1 with *err on an I/O error. */
 int ledger_sync(struct ledger *l, char **err);
-/* Rewrites the log as the live entries in order. */
+/* Rewrites the log as the live entries in order; while entries are out
+ * for deletion (ledger_take), it waits for them and the next sync does it. */
 int ledger_compact(struct ledger *l, char **err);
-/* A free-form value kept with the ledger (the Redis run_id it belongs to). */
-const char *ledger_meta(const struct ledger *l);
-void ledger_set_meta(struct ledger *l, const char *meta);
 
 /* A key was created: appended, or moved to the tail if known. */
 void ledger_add(struct ledger *l, const char *key, size_t klen, uint32_t created);
@@ -69,5 +67,7 @@ struct ledger_entry *ledger_mark(struct ledger *l);	/* appends a mark */
 void ledger_insert_before(struct ledger *l, struct ledger_entry *mark, const char *key, size_t klen,
 			  uint32_t created);
 void ledger_unmark(struct ledger *l, struct ledger_entry *mark);
+/* Drops (and logs) every entry keep() refuses; returns how many. */
+size_t ledger_retain(struct ledger *l, bool (*keep)(void *arg, const char *key, size_t klen), void *arg);
 
 #endif

@@ -62,7 +62,8 @@ void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const c
 		    strcmp(fields[i], "flush_num_entries_each_time") != 0)
 			continue;	/* other fields are the application's business */
 		if (runtime_value(fields[i], values[i], &v, &err) < 0) {
-			buf_printf(invalid, "%s: '%s': %s\n", fields[i], values[i], err);
+			if (invalid != NULL)
+				buf_printf(invalid, "%s: '%s': %s\n", fields[i], values[i], err);
 			continue;
 		}
 		if (strcmp(fields[i], "flush_when_at_least_bytes") == 0) {

@@ -24,7 +24,8 @@ void policy_from_conf(struct policy *p, const struct shard_conf *sc);
 /* Applies the runtime policy hash (field/value pairs from HGETALL): each of
  * the three fields present and valid overrides the config; absent ones
  * revert to it.  Appends "field: 'value': reason" lines for invalid values
- * to invalid (the caller logs them once) and leaves those at config. */
+ * to invalid (the caller logs them once; may be NULL) and leaves those at
+ * config. */
 void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const char *const *fields,
 			  const char *const *values, size_t n, struct buf *invalid);
 bool policy_over_threshold(const struct policy *p, uint64_t used_memory);

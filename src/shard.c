@@ -322,6 +322,9 @@ static void on_policy_key(void *owner, redisReply *r, void *arg)
 			log_warn("shard %s: policy key %s: %s; using the config", s->conf->name, s->conf->policy_key, msg);
 		free(s->policy_invalid);
 		s->policy_invalid = xstrdup(msg);
+		policy_apply_runtime(&s->policy, s->conf, NULL, NULL, 0, NULL);
+		if (s->policy.flush_period_secs != period)
+			rearm_tick(s);
 		return;
 	}
 	fields = xcalloc(r->elements / 2 + 1, sizeof(*fields));
@@ -407,14 +410,11 @@ static void on_reconciled(void *owner)
 
 static const struct track_ops track_ops = {on_subscribed, on_track_failed, on_reconciled};
 
-static void refuse_config(struct shard *s, const char *current, const char *err)
+/* value: what notify-keyspace-events must be, the operator's flags kept. */
+static void refuse_config(struct shard *s, const char *value, const char *err)
 {
-	char *missing = track_missing_flags(current ? current : "");
-
-	shard_fail(s, SHARD_ERROR,
-		   "cannot enable keyspace notifications (%s); add to redis.conf: notify-keyspace-events %s%s", err,
-		   current ? current : "", missing);
-	free(missing);
+	shard_fail(s, SHARD_ERROR, "cannot enable keyspace notifications (%s); add to redis.conf: notify-keyspace-events %s",
+		   err, value);
 }
 
 static void on_config_set(void *owner, redisReply *r, void *arg)
@@ -423,7 +423,7 @@ static void on_config_set(void *owner, redisReply *r, void *arg)
 
 	(void)arg;
 	if (r->type == REDIS_REPLY_ERROR) {
-		refuse_config(s, NULL, r->str);
+		refuse_config(s, s->notify_value, r->str);
 	} else {
 		log_notice("shard %s: set notify-keyspace-events to '%s'", s->conf->name, s->notify_value);
 		track_start(s->track, s->conf);
@@ -440,7 +440,7 @@ static void on_config_get(void *owner, redisReply *r, void *arg)
 
 	(void)arg;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_STRING) {
-		refuse_config(s, NULL, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected CONFIG GET reply");
+		refuse_config(s, TRACK_NOTIFY_FLAGS, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected CONFIG GET reply");
 		return;
 	}
 	current = r->element[1]->str;

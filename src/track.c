@@ -345,16 +345,25 @@ struct track *track_new(struct event_base *base, struct evdns_base *dns, struct 
 	return t;
 }
 
+static bool keep_entry(void *arg, const char *key, size_t klen)
+{
+	return is_entry(arg, key, klen);
+}
+
 void track_set_conf(struct track *t, const struct shard_conf *sc)
 {
+	size_t n;
+
 	t->sc = sc;
 	match_list_free(&t->match);
 	match_list_init(&t->match, sc->match);
 	free(t->policy_key);
 	t->policy_key = *sc->policy_key ? xstrdup(sc->policy_key) : NULL;
-	/* Tracked before it became the policy key: it must not be flushed. */
-	if (t->policy_key != NULL)
-		ledger_remove(t->ledger, t->policy_key, strlen(t->policy_key));
+	/* Keys tracked under the old patterns, or the key that just became the
+	 * policy key, are entries no more: they must never be flushed. */
+	n = ledger_retain(t->ledger, keep_entry, t);
+	if (n > 0)
+		log_info("shard %s: %zu tracked keys are no longer entries (match or policy_key changed)", sc->name, n);
 }
 
 void track_start(struct track *t, const struct shard_conf *sc)

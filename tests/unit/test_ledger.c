@@ -135,7 +135,6 @@ static void test_persistence(void)
 	add(l, "c");
 	add(l, "a");
 	ledger_remove(l, "c", 1);
-	ledger_set_meta(l, "run-1");
 	ok(ledger_sync(l, &err) == 0, "sync");
 	ledger_free(l);
 
@@ -144,7 +143,6 @@ static void test_persistence(void)
 	check_order(l, "b\nwith newline bin", "order and binary keys survive a restart (1)");
 	ok(ledger_count(l) == 3 && ledger_contains(l, "bin\0key", 7) && ledger_contains(l, "a", 1),
 	   "order and binary keys survive a restart (2)");
-	is_str(ledger_meta(l), "run-1", "meta survives");
 	ledger_free(l);
 
 	/* A torn tail: half a record at the end is cut off, the rest kept. */
@@ -188,8 +186,60 @@ static void test_persistence(void)
 	unlink(PATH ".tmp");
 }
 
+static bool keep_not_x(void *arg, const char *key, size_t klen)
+{
+	(void)arg;
+	return !(klen > 0 && key[0] == 'x');
+}
+
+/* What the log says survives a restart. */
+static struct ledger *reopen(struct ledger *l)
+{
+	char *err = NULL;
+
+	ledger_sync(l, &err);
+	ledger_free(l);
+	l = ledger_new();
+	ledger_open(l, PATH, &err);
+	return l;
+}
+
+static void test_log_edges(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *v[4];
+	char *err = NULL;
+	size_t n;
+
+	unlink(PATH);
+	ledger_open(l, PATH, &err);
+	add(l, "a");
+	add(l, "b");
+	add(l, "c");
+	n = ledger_take(l, v, 2);
+	ok(ledger_compact(l, &err) == 0, "compaction with entries out for deletion is deferred");
+	ledger_put_back(l, v, n);
+	l = reopen(l);
+	check_order(l, "a b c", "a deferred compaction loses nothing put back");
+
+	n = ledger_take(l, v, 1);
+	add(l, "a");	/* created again while its UNLINK was in flight */
+	ledger_done(l, v[0]);
+	l = reopen(l);
+	check_order(l, "b c a", "a key re-created during its deletion survives a restart");
+
+	add(l, "x1");
+	add(l, "x2");
+	ok(ledger_retain(l, keep_not_x, NULL) == 2, "retain drops the keys no longer wanted");
+	l = reopen(l);
+	check_order(l, "b c a", "and the log forgets them");
+	ledger_free(l);
+	unlink(PATH);
+}
+
 int main(void)
 {
+	test_log_edges();
 	test_order();
 	test_marks();
 	test_index_growth();
