@@ -185,7 +185,8 @@ static void finish_reconcile(struct track *t)
 	size_t added = 0;
 	char *err = NULL;
 
-	qsort(t->found, t->nfound, sizeof(*t->found), found_cmp);
+	if (t->nfound > 1)
+		qsort(t->found, t->nfound, sizeof(*t->found), found_cmp);
 	for (size_t i = 0; i < t->nfound; i++) {
 		long long idle = t->found[i].idle > 0 ? t->found[i].idle : 0;
 		size_t before = ledger_count(t->ledger);
