@@ -401,6 +401,11 @@ void conn_open(struct conn *c, const struct shard_conf *sc)
 	c->dns_req = evdns_getaddrinfo(c->dns, sc->addr.host, NULL, &hints, on_resolved, c);
 }
 
+void conn_set_conf(struct conn *c, const struct shard_conf *sc)
+{
+	c->sc = sc;
+}
+
 void conn_close(struct conn *c)
 {
 	abandon(c);

@@ -29,6 +29,9 @@ typedef void conn_reply_fn(void *owner, struct redisReply *r, void *arg);
 struct conn *conn_new(struct event_base *base, struct evdns_base *dns, const struct conn_ops *ops, void *owner);
 /* Starts resolve + connect + AUTH + SELECT; ops->ready or ops->failed follows. */
 void conn_open(struct conn *c, const struct shard_conf *sc);
+/* Adopts a reloaded config for the same connection (timeouts); the old
+ * one may be freed after. */
+void conn_set_conf(struct conn *c, const struct shard_conf *sc);
 /* Drops the connection without calling ops->failed.  Safe anywhere. */
 void conn_close(struct conn *c);
 void conn_free(struct conn *c);

@@ -411,8 +411,8 @@ bool ledger_remove(struct ledger *l, const char *key, size_t klen)
 	if (e == NULL)
 		return false;
 	untrack(l, e, slot);
+	log_record(l, 'D', 0, key, klen);	/* before the free: key may be e->key */
 	free(e);
-	log_record(l, 'D', 0, key, klen);
 	return true;
 }
 

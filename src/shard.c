@@ -543,6 +543,7 @@ void shard_reconfigure(struct shard *s, struct shard_conf *sc)
 	s->conf = sc;
 	policy_from_conf(&s->policy, sc);
 	s->policy.last_flush = last_flush;
+	conn_set_conf(s->cmd, sc);
 	track_set_conf(s->track, sc);
 	flush_set_name(s->flush, sc->name);
 	if (reconnect) {

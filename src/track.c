@@ -356,6 +356,7 @@ void track_set_conf(struct track *t, const struct shard_conf *sc)
 	size_t n;
 
 	t->sc = sc;
+	conn_set_conf(t->sub, sc);
 	match_list_free(&t->match);
 	match_list_init(&t->match, sc->match);
 	free(t->policy_key);
