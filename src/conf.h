@@ -73,6 +73,9 @@ struct shard_conf {
 	uint64_t flush_max_entries_per_sec;
 	char *match;
 	bool archive;
+	uint64_t archive_max_bytes;
+	double archive_max_age;
+	uint64_t archive_segment_bytes;
 	char *policy_key;
 	double connect_timeout_secs;
 	double command_timeout_secs;

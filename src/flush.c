@@ -1,24 +1,67 @@
 /* flush: one flush cycle of a shard, in paced chunks.
  *
  * Entries leave the ledger when their chunk is sent.  If the connection
- * fails before the reply, they go back to the head: the UNLINK may or may
- * not have run, and a later cycle counts any that are gone as such.
+ * fails before the reply, they go back to the head: the deletion may or
+ * may not have run, and a later cycle counts any that are gone as such.
  *
- * The archive (a later step) slots in between taking a chunk and deleting
- * it: send_chunk is the seam. */
+ * Without an archive a chunk is one multi-key UNLINK.  With one, a chunk is
+ *   1. a script that DUMPs and PTTLs every key (one round trip),
+ *   2. the records appended to the archive and fdatasync'ed,
+ *   3. a compare-and-delete script that UNLINKs each key only if its DUMP
+ *      still hashes (SHA-1) to what was archived.
+ * A key written between 1 and 3 stays in Redis and goes back to the
+ * ledger head, to be archived again by a later chunk.  If the archive
+ * cannot be written, nothing of the chunk is deleted and the cycle stops;
+ * the next one tries again. */
 #include "config.h"
 
 #include <hiredis/hiredis.h>
 #include <event2/event.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "archive.h"
 #include "conn.h"
 #include "flush.h"
 #include "ledger.h"
 #include "log.h"
+#include "sha1.h"
 #include "util.h"
+
+/* DUMP and PTTL of every key: nil and -2 for a key that is gone. */
+static const char dump_script[] =
+	"local r = {}\n"
+	"for i, k in ipairs(KEYS) do\n"
+	"  r[2 * i - 1] = redis.call('DUMP', k)\n"
+	"  r[2 * i] = redis.call('PTTL', k)\n"
+	"end\n"
+	"return r\n";
+
+/* Per key: 1 deleted, 0 already gone, -1 changed since it was archived. */
+static const char cad_script[] =
+	"local r = {}\n"
+	"for i, k in ipairs(KEYS) do\n"
+	"  local d = redis.call('DUMP', k)\n"
+	"  if not d then\n"
+	"    r[i] = 0\n"
+	"  elseif redis.sha1hex(d) == ARGV[i] then\n"
+	"    redis.call('UNLINK', k)\n"
+	"    r[i] = 1\n"
+	"  else\n"
+	"    r[i] = -1\n"
+	"  end\n"
+	"end\n"
+	"return r\n";
+
+struct script {
+	const char *body;
+	char sha[41];
+};
+
+static struct script dump_lua = {dump_script, ""}, cad_lua = {cad_script, ""};
 
 struct flush {
 	struct event_base *base;
@@ -40,6 +83,10 @@ struct flush {
 
 	struct ledger_entry *chunk[FLUSH_CHUNK_MAX];
 	size_t nchunk;			/* in flight */
+	struct archive *archive;	/* NULL: archive = no */
+	uint32_t db;
+	bool archive_error;		/* the last write failed */
+	char sha[FLUSH_CHUNK_MAX][41];	/* of each archived payload */
 
 #define X(name, doc) uint64_t name;
 	FLUSH_STATS(X)
@@ -75,33 +122,34 @@ static void put_back_chunk(struct flush *f)
 	f->nchunk = 0;
 }
 
-static void on_unlinked(void *owner, redisReply *r, void *arg)
-{
-	struct flush *f = arg;
-	uint64_t removed;
-	double pace;
+/* Stops the cycle: nothing of the chunk was deleted, it goes back. */
+static void chunk_failed(struct flush *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-	(void)owner;
-	if (r->type != REDIS_REPLY_INTEGER) {
-		f->error = xasprintf("UNLINK: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		put_back_chunk(f);
-		finish(f);
-		return;
-	}
-	/* Count from the reply, never from what was sent. */
-	removed = r->integer < 0 ? 0 : (uint64_t)r->integer;
-	if (removed > f->nchunk)
-		removed = f->nchunk;
+static void chunk_failed(struct flush *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(f->error);
+	va_start(ap, fmt);
+	f->error = xvasprintf(fmt, ap);
+	va_end(ap);
+	put_back_chunk(f);
+	finish(f);
+}
+
+/* Counts a settled chunk and schedules the next one. */
+static void chunk_settled(struct flush *f, size_t sent, uint64_t removed, uint64_t gone)
+{
+	double pace = f->max_per_sec ? (double)sent / (double)f->max_per_sec : 0;
+	double wait;
+	struct timeval tv = {0, 0};
+
 	f->res.flushed += removed;
-	f->res.already_gone += f->nchunk - removed;
+	f->res.already_gone += gone;
 	f->flushed_entries_total += removed;
-	f->already_gone_total += f->nchunk - removed;
+	f->already_gone_total += gone;
 	f->res.chunks++;
-	f->remaining -= f->nchunk;
-	for (size_t i = 0; i < f->nchunk; i++)
-		ledger_done(f->ledger, f->chunk[i]);
-	pace = f->max_per_sec ? (double)f->nchunk / (double)f->max_per_sec : 0;
-	f->nchunk = 0;
+	f->remaining -= sent < f->remaining ? sent : f->remaining;
 	if (f->remaining == 0 || f->stopping) {
 		finish(f);
 		return;
@@ -109,23 +157,40 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	/* Pace: the next chunk starts no sooner than this one's share of a
 	 * second after it started; with no limit, on the next loop turn. */
 	f->chunk_due += pace;
-	{
-		double wait = f->chunk_due - time_mono();
-		struct timeval tv = {0, 0};
-
-		if (wait > 0) {
-			tv.tv_sec = (time_t)wait;
-			tv.tv_usec = (suseconds_t)((wait - floor(wait)) * 1e6);
-		} else {
-			f->chunk_due = time_mono();	/* behind: do not burst to catch up */
-		}
-		event_add(f->next_chunk, &tv);
+	wait = f->chunk_due - time_mono();
+	if (wait > 0) {
+		tv.tv_sec = (time_t)wait;
+		tv.tv_usec = (suseconds_t)((wait - floor(wait)) * 1e6);
+	} else {
+		f->chunk_due = time_mono();	/* behind: do not burst to catch up */
 	}
+	event_add(f->next_chunk, &tv);
 }
 
-/* Sends the chunk's deletion.  With the archive this becomes DUMP, write,
- * then compare-and-delete. */
-static void send_chunk(struct flush *f)
+/* ---- archive off: UNLINK ---------------------------------------------------- */
+
+static void on_unlinked(void *owner, redisReply *r, void *arg)
+{
+	struct flush *f = arg;
+	size_t sent = f->nchunk;
+	uint64_t removed;
+
+	(void)owner;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		chunk_failed(f, "UNLINK: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		return;
+	}
+	/* Count from the reply, never from what was sent. */
+	removed = r->integer < 0 ? 0 : (uint64_t)r->integer;
+	if (removed > sent)
+		removed = sent;
+	for (size_t i = 0; i < sent; i++)
+		ledger_done(f->ledger, f->chunk[i]);
+	f->nchunk = 0;
+	chunk_settled(f, sent, removed, sent - removed);
+}
+
+static void send_unlink(struct flush *f)
 {
 	const char *argv[FLUSH_CHUNK_MAX + 1];
 	size_t lens[FLUSH_CHUNK_MAX + 1];
@@ -140,9 +205,173 @@ static void send_chunk(struct flush *f)
 	conn_send_argv(f->conn, on_unlinked, f, (int)f->nchunk + 1, argv, lens);
 }
 
+/* ---- archive on: DUMP, write, compare-and-delete --------------------------- */
+
+/* EVALSHA, or EVAL with the body after NOSCRIPT (which also caches it);
+ * the keys are the chunk's, and with_shas adds each payload's hash. */
+static void send_script(struct flush *f, const struct script *s, bool by_body, bool with_shas,
+			conn_reply_fn *fn)
+{
+	static const char *argv[2 * FLUSH_CHUNK_MAX + 3];
+	static size_t lens[2 * FLUSH_CHUNK_MAX + 3];
+	char nkeys[16];
+	int argc = 0;
+
+	snprintf(nkeys, sizeof(nkeys), "%zu", f->nchunk);
+	argv[argc] = by_body ? "EVAL" : "EVALSHA";
+	lens[argc++] = strlen(argv[0]);
+	argv[argc] = by_body ? s->body : s->sha;
+	lens[argc++] = strlen(argv[1]);
+	argv[argc] = nkeys;
+	lens[argc++] = strlen(nkeys);
+	for (size_t i = 0; i < f->nchunk; i++) {
+		argv[argc] = f->chunk[i]->key;
+		lens[argc++] = f->chunk[i]->klen;
+	}
+	for (size_t i = 0; with_shas && i < f->nchunk; i++) {
+		argv[argc] = f->sha[i];
+		lens[argc++] = 40;
+	}
+	conn_send_argv(f->conn, fn, f, argc, argv, lens);
+}
+
+static bool is_noscript(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+static void on_cad(void *owner, redisReply *r, void *arg)
+{
+	struct flush *f = arg;
+	size_t sent = f->nchunk, keep = 0;
+	uint64_t removed = 0, gone = 0;
+
+	(void)owner;
+	if (is_noscript(r)) {
+		send_script(f, &cad_lua, true, true, on_cad);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
+		/* Archived, not deleted: harmless, a later chunk archives them again. */
+		chunk_failed(f, "compare-and-delete: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		return;
+	}
+	for (size_t i = 0; i < sent; i++) {
+		long long outcome = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : -1;
+
+		if (outcome == 1) {
+			removed++;
+			ledger_done(f->ledger, f->chunk[i]);
+		} else if (outcome == 0) {
+			gone++;
+			ledger_done(f->ledger, f->chunk[i]);
+		} else {
+			f->chunk[keep++] = f->chunk[i];	/* written since: archive it again later */
+		}
+	}
+	f->changed_total += keep;
+	f->nchunk = keep;
+	put_back_chunk(f);
+	chunk_settled(f, sent, removed, gone);
+}
+
+/* Appends the dumped keys to the archive; drops the ones that are gone
+ * from the chunk.  Returns the number already gone, or -1 when the archive
+ * could not be written. */
+static long archive_chunk(struct flush *f, redisReply *r)
+{
+	int64_t now_ms = (int64_t)(time_now() * 1000);
+	size_t keep = 0;
+	long gone = 0;
+	int errnum;
+	char *err = NULL;
+
+	for (size_t i = 0; i < f->nchunk; i++) {
+		redisReply *d = r->element[2 * i], *ttl = r->element[2 * i + 1];
+		struct archive_rec rec;
+
+		if (d->type != REDIS_REPLY_STRING) {
+			ledger_done(f->ledger, f->chunk[i]);
+			gone++;
+			continue;
+		}
+		memset(&rec, 0, sizeof(rec));
+		rec.shard = f->name;
+		rec.shard_len = strlen(f->name);
+		rec.db = f->db;
+		rec.key = f->chunk[i]->key;
+		rec.key_len = f->chunk[i]->klen;
+		rec.expire_ms = ttl->type == REDIS_REPLY_INTEGER && ttl->integer >= 0 ? now_ms + ttl->integer : -1;
+		rec.payload = d->str;
+		rec.payload_len = d->len;
+		rec.flushed_ms = now_ms;
+		if (archive_add(f->archive, &rec) < 0) {
+			/* Beyond what a record can hold: it can never be archived, so
+			 * it is never deleted; untracked, it stops blocking the head. */
+			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
+				 f->name, d->len);
+			ledger_done(f->ledger, f->chunk[i]);
+			continue;
+		}
+		sha1_hex(d->str, d->len, f->sha[keep]);
+		f->chunk[keep++] = f->chunk[i];
+	}
+	f->nchunk = keep;
+	if (keep == 0)
+		return gone;
+	if (archive_commit(f->archive, &errnum, &err) < 0) {
+		f->archive_error = true;
+		chunk_failed(f, "archive: %s; nothing deleted", err);
+		free(err);
+		return -1;
+	}
+	f->archive_error = false;
+	f->archived_entries_total += keep;
+	return gone;
+}
+
+static void on_dumped(void *owner, redisReply *r, void *arg)
+{
+	struct flush *f = arg;
+	size_t sent = f->nchunk;
+	long gone;
+
+	(void)owner;
+	if (is_noscript(r)) {
+		send_script(f, &dump_lua, true, false, on_dumped);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * sent) {
+		chunk_failed(f, "DUMP: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		return;
+	}
+	gone = archive_chunk(f, r);
+	if (gone < 0)
+		return;
+	if (f->nchunk == 0) {
+		chunk_settled(f, sent, 0, (uint64_t)gone);
+		return;
+	}
+	/* The CAD reply counts the rest; what is gone already counts now. */
+	f->res.already_gone += (uint64_t)gone;
+	f->already_gone_total += (uint64_t)gone;
+	f->remaining -= (uint64_t)gone < f->remaining ? (uint64_t)gone : f->remaining;
+	send_script(f, &cad_lua, false, true, on_cad);
+}
+
+static void send_chunk(struct flush *f)
+{
+	if (f->archive == NULL)
+		send_unlink(f);
+	else
+		send_script(f, &dump_lua, false, false, on_dumped);
+}
+
 static size_t chunk_size(const struct flush *f)
 {
-	uint64_t n = f->remaining < FLUSH_CHUNK_MAX ? f->remaining : FLUSH_CHUNK_MAX;
+	/* DUMP twice and a hash per key cost the server more than UNLINK. */
+	uint64_t max = f->archive ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
+	uint64_t n = f->remaining < max ? f->remaining : max;
 
 	/* Under a rate limit, chunks of a hundredth of a second's worth keep
 	 * the deletions spread out rather than bunched. */
@@ -224,7 +453,24 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 	f->next_chunk = evtimer_new(base, on_next_chunk, f);
 	if (f->next_chunk == NULL)
 		abort();
+	if (dump_lua.sha[0] == '\0') {
+		sha1_hex(dump_lua.body, strlen(dump_lua.body), dump_lua.sha);
+		sha1_hex(cad_lua.body, strlen(cad_lua.body), cad_lua.sha);
+	}
 	return f;
+}
+
+void flush_set_archive(struct flush *f, struct archive *archive, uint32_t db)
+{
+	if (f->archive != archive)
+		f->archive_error = false;
+	f->archive = archive;
+	f->db = db;
+}
+
+bool flush_archive_blocked(const struct flush *f)
+{
+	return f->archive != NULL && f->archive_error;
 }
 
 void flush_set_name(struct flush *f, const char *name)

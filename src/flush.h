@@ -1,6 +1,7 @@
 /* flush: one flush cycle of a shard: up to N of the oldest entries, taken
- * from the ledger head and deleted in chunks with multi-key UNLINK, one
- * chunk in flight, paced by flush_max_entries_per_sec. */
+ * from the ledger head and deleted in chunks (archived first, then
+ * compare-and-delete; or a multi-key UNLINK with archive = no), one chunk
+ * in flight, paced by flush_max_entries_per_sec. */
 #ifndef GCS_FLUSH_H
 #define GCS_FLUSH_H
 
@@ -17,6 +18,9 @@ struct flush;
 /* Keys per UNLINK: about 1 ms of server time for small values, and a
  * round trip amortised over many keys. */
 #define FLUSH_CHUNK_MAX 1000
+/* With the archive each key is dumped twice and hashed: smaller chunks
+ * keep a chunk's server time near 1 ms. */
+#define FLUSH_ARCHIVE_CHUNK_MAX 200
 
 struct flush_result {
 	uint64_t requested;
@@ -34,9 +38,18 @@ typedef void flush_done_fn(void *arg, const struct flush_result *r);
 	X(flushed_entries_total, "entries deleted by flush cycles") \
 	X(already_gone_total, "entries already deleted by someone else when their turn came") \
 	X(flush_cycles_total, "flush cycles run, forced ones included") \
-	X(last_flush_entries, "entries deleted by the last cycle")
+	X(last_flush_entries, "entries deleted by the last cycle") \
+	X(archived_entries_total, "entries written to the archive (before their deletion)") \
+	X(changed_total, "entries left in Redis because they changed between archive and delete")
+
+struct archive;
 
 struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, const char *name);
+/* With an archive (NULL: none), every chunk is archived before deletion;
+ * db goes into each record. */
+void flush_set_archive(struct flush *f, struct archive *archive, uint32_t db);
+/* True while the last archive write failed: flushing is blocked. */
+bool flush_archive_blocked(const struct flush *f);
 void flush_free(struct flush *f);
 void flush_set_name(struct flush *f, const char *name);
 

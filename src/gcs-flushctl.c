@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "fmt.h"
+#include "restore.h"
 #include "util.h"
 
 #ifndef CTL_TIMEOUT_SECS
@@ -87,6 +88,11 @@ static void usage(void)
 	       "  pause [SHARD]   stop flushing SHARD, or every shard\n"
 	       "  resume [SHARD]  flush SHARD, or every shard, again\n"
 	       "  reload          make the daemon re-read its config file\n"
+	       "\n"
+	       "Commands that read the config and the archive themselves (no daemon needed):\n"
+	       "  restore [--replace] SHARD KEY...   restore archived keys into the shard\n"
+	       "  archive ls SHARD [PATTERN]          list archived records\n"
+	       "  archive export SHARD [PATTERN]      RESTORE commands for redis-cli --pipe\n"
 	       "\n"
 	       "Options (before COMMAND):\n"
 	       "  -c, --config=FILE    read control_socket from FILE (default %s)\n"
@@ -534,6 +540,44 @@ static const struct command commands[] = {
 	{"reload", 0, 0, false, NULL, print_reload},
 };
 
+/* restore and archive: read the config (all of it: restore needs the
+ * shard's address and password) and the archive; no daemon involved. */
+static int run_local(const char *config, int argc, char **argv)
+{
+	struct buf errors;
+	struct conf *c;
+	bool replace = false;
+	int st;
+
+	if (strcmp(argv[0], "restore") == 0 && argc > 1 && strcmp(argv[1], "--replace") == 0) {
+		replace = true;
+		argv[1] = argv[0];	/* drop the option: "restore SHARD KEY..." */
+		argc--;
+		argv++;
+	}
+	if (strcmp(argv[0], "restore") == 0 ? argc < 3 :
+	    argc < 3 || argc > 4 || (strcmp(argv[1], "ls") != 0 && strcmp(argv[1], "export") != 0))
+		return fail(ST_USAGE, "usage: restore [--replace] SHARD KEY... | archive ls|export SHARD [PATTERN]");
+	buf_init(&errors);
+	c = conf_load(config ? config : CONF_DEFAULT_PATH, &errors);
+	if (c == NULL) {
+		fputs(errors.data, stderr);
+		buf_free(&errors);
+		return ST_ERROR;
+	}
+	buf_free(&errors);
+	if (strcmp(argv[0], "restore") == 0)
+		st = restore_keys(c, argv[1], argv + 2, argc - 2, replace);
+	else if (strcmp(argv[1], "ls") == 0)
+		st = restore_list(c, argv[2], argc == 4 ? argv[3] : NULL);
+	else
+		st = restore_export(c, argv[2], argc == 4 ? argv[3] : NULL);
+	conf_free(c);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		st = fail(ST_ERROR, "cannot write output: %s", strerror(errno));
+	return st;
+}
+
 static const struct command *find_command(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
@@ -574,6 +618,8 @@ int main(int argc, char **argv)
 		return fail(ST_USAGE, "empty file name for -c or -s");
 	if (optind >= argc)
 		return fail(ST_USAGE, "no command given");
+	if (strcmp(argv[optind], "restore") == 0 || strcmp(argv[optind], "archive") == 0)
+		return run_local(config, argc - optind, argv + optind);
 	cmd = find_command(argv[optind]);
 	if (cmd == NULL)
 		return fail(ST_USAGE, "unknown command '%s' (try status, flush, pause, resume, reload)", argv[optind]);

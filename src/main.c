@@ -155,6 +155,9 @@ int main(int argc, char **argv)
 	if (test)
 		return check_only(path, c);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit must fail the archive write (EFBIG), which stops
+	 * flushing, rather than kill the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	return run(c);
 }

@@ -74,18 +74,26 @@ int parse_size(const char *s, uint64_t *out, const char **err)
 
 int parse_secs(const char *s, double *out, const char **err)
 {
+	static const struct {
+		char suffix;
+		double mult;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
 	char *end;
 	double v;
 
 	if (!isdigit((unsigned char)*s) && *s != '.') {
-		*err = "expected a number of seconds, such as 10 or 0.5";
+		*err = "expected a number of seconds, such as 10, 0.5, 30m, 12h or 7d";
 		return -1;
 	}
 	v = strtod(s, &end);
-	if (*end == 's')
-		end++;
+	for (size_t i = 0; *end != '\0' && i < ARRAY_SIZE(units); i++) {
+		if (*end == units[i].suffix && end[1] == '\0') {
+			v *= units[i].mult;
+			end++;
+		}
+	}
 	if (*end != '\0' || !isfinite(v)) {
-		*err = "expected a number of seconds, such as 10 or 0.5";
+		*err = "expected a number of seconds, such as 10, 0.5, 30m, 12h or 7d";
 		return -1;
 	}
 	*out = v;

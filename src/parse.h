@@ -16,7 +16,7 @@ struct parse_addr {
 /* Each returns 0, or -1 with *err set to a static message. */
 int parse_size(const char *s, uint64_t *out, const char **err);	/* 1G, 1GiB, 1048576 */
 int parse_uint(const char *s, uint64_t *out, const char **err);
-int parse_secs(const char *s, double *out, const char **err);	/* 10, 0.5, 2s */
+int parse_secs(const char *s, double *out, const char **err);	/* 10, 0.5, 2s, 30m, 12h, 7d */
 int parse_bool(const char *s, bool *out, const char **err);	/* yes/no, true/false, on/off, 1/0 */
 /* host:port, [v6address]:port or unix:/path */
 int parse_address(const char *s, struct parse_addr *out, const char **err);

@@ -13,10 +13,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "archive.h"
 #include "conn.h"
 #include "ledger.h"
 #include "log.h"
@@ -38,7 +40,11 @@ struct shard {
 	struct track *track;
 	struct ledger *ledger;
 	struct flush *flush;
+	struct archive *archive;	/* NULL with archive = no */
+	uint64_t archive_segment_bytes;	/* it was opened with */
+	bool archive_setup_pending;	/* a reload changed it during a flush */
 	char *ledger_path;
+	char *archive_dir;
 	struct event *retry_timer;	/* next connection attempt */
 	struct event *tick_timer;	/* policy key and INFO memory, every period */
 	struct event *sync_timer;	/* writes the ledger log */
@@ -65,6 +71,9 @@ struct shard {
 };
 
 static void shard_connect(struct shard *s);
+static void setup_archive(struct shard *s);
+static bool archive_missing(const struct shard *s);
+static void retain_archive(struct shard *s);
 
 static const char *const state_names[] = {"down", "connecting", "connected", "error"};
 
@@ -172,6 +181,10 @@ static void on_flush_done(void *arg, const struct flush_result *r)
 	flush_done_fn *done = s->caller_done;
 
 	s->caller_done = NULL;
+	if (r->error != NULL && strcmp(r->error, "paused") != 0)
+		set_error(s, r->error);
+	if (s->archive_setup_pending)
+		setup_archive(s);
 	if (done != NULL)
 		done(s->caller_arg, r);
 	changed(s);
@@ -187,7 +200,7 @@ static void maybe_flush(struct shard *s)
 	double now = s->tick_mono + TICK_SLACK * s->policy.flush_period_secs;
 	const char *why;
 
-	if (s->state != SHARD_CONNECTED || s->paused || flush_running(s->flush) ||
+	if (s->state != SHARD_CONNECTED || s->paused || flush_running(s->flush) || archive_missing(s) ||
 	    !policy_should_flush(&s->policy, s->used_memory, now))
 		return;
 	if (ledger_head(s->ledger) == NULL || ledger_head(s->ledger)->mark) {
@@ -213,6 +226,10 @@ int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg,
 	}
 	if (flush_running(s->flush)) {
 		*why = "a flush is already running on this shard";
+		return -1;
+	}
+	if (archive_missing(s)) {
+		*why = "the archive cannot be opened (see last_error); nothing is deleted unarchived";
 		return -1;
 	}
 	s->caller_done = done;
@@ -352,6 +369,9 @@ static void on_policy_key(void *owner, redisReply *r, void *arg)
 
 static void tick(struct shard *s)
 {
+	if (archive_missing(s))
+		setup_archive(s);
+	retain_archive(s);
 	if (s->state != SHARD_CONNECTED || s->info_in_flight)
 		return;	/* a slow reply is the command timeout's business */
 	s->tick_mono = time_mono();
@@ -481,6 +501,75 @@ static void shard_connect(struct shard *s)
 
 /* ---- lifetime --------------------------------------------------------------------- */
 
+/* Opens or closes the archive to match the config.  A shard whose archive
+ * cannot be opened does not flush: nothing may be deleted unarchived. */
+static void setup_archive(struct shard *s)
+{
+	int64_t cut = 0;
+	char *err = NULL;
+
+	/* A chunk in flight was dumped for this archive: switch after the cycle. */
+	if (flush_running(s->flush)) {
+		s->archive_setup_pending = true;
+		return;
+	}
+	s->archive_setup_pending = false;
+	if (s->archive != NULL && s->conf->archive && s->archive_segment_bytes != s->conf->archive_segment_bytes) {
+		archive_close(s->archive);	/* reopened below with the new segment size */
+		s->archive = NULL;
+	}
+	if (!s->conf->archive) {
+		if (s->archive != NULL)
+			log_notice("shard %s: archive off: flushed entries are no longer archived", s->conf->name);
+		archive_close(s->archive);
+		s->archive = NULL;
+		flush_set_archive(s->flush, NULL, 0);
+		return;
+	}
+	if (s->archive == NULL) {
+		char *parent = xstrndup(s->archive_dir, (size_t)(strrchr(s->archive_dir, '/') - s->archive_dir));
+
+		if (mkdir(parent, 0750) < 0 && errno != EEXIST)
+			log_debug("shard %s: mkdir %s: %s", s->conf->name, parent, strerror(errno));
+		free(parent);
+		s->archive = archive_open(s->archive_dir, s->conf->archive_segment_bytes, &cut, &err);
+		s->archive_segment_bytes = s->conf->archive_segment_bytes;
+		if (s->archive == NULL) {
+			/* Said once (set_error logs changes only); retried every tick. */
+			char *msg = xasprintf("archive: %s; not flushing", err);
+
+			set_error(s, msg);
+			free(msg);
+			free(err);
+		} else {
+			if (cut > 0)
+				log_notice("shard %s: archive %s: cut a torn tail of %lld bytes", s->conf->name,
+					   s->archive_dir, (long long)cut);
+			if (archive_warning(s->archive) != NULL)
+				log_warn("shard %s: archive %s: %s", s->conf->name, s->archive_dir,
+					 archive_warning(s->archive));
+		}
+	}
+	flush_set_archive(s->flush, s->archive, (uint32_t)s->conf->db);
+}
+
+static bool archive_missing(const struct shard *s)
+{
+	return s->conf->archive && s->archive == NULL;
+}
+
+static void retain_archive(struct shard *s)
+{
+	int n;
+
+	if (s->archive == NULL)
+		return;
+	n = archive_retain(s->archive, s->conf->archive_max_bytes, (int64_t)(s->conf->archive_max_age * 1000),
+			   (int64_t)(time_now() * 1000));
+	if (n > 0)
+		log_info("shard %s: archive retention removed %d segment%s", s->conf->name, n, n == 1 ? "" : "s");
+}
+
 static void open_ledger(struct shard *s)
 {
 	char *err = NULL;
@@ -513,6 +602,7 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, struct 
 	policy_from_conf(&s->policy, sc);
 	s->ledger = ledger_new();
 	s->ledger_path = xasprintf("%s/%s.ledger", state_dir, sc->name);
+	s->archive_dir = xasprintf("%s/archive/%s", state_dir, sc->name);
 	s->cmd = conn_new(base, dns, &cmd_ops, s);
 	s->track = track_new(base, dns, s->cmd, s->ledger, &track_ops, s);
 	s->flush = flush_new(base, s->cmd, s->ledger, sc->name);
@@ -525,6 +615,7 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, struct 
 	}
 	event_add(s->sync_timer, &sync);
 	open_ledger(s);
+	setup_archive(s);
 	return s;
 }
 
@@ -546,6 +637,7 @@ void shard_reconfigure(struct shard *s, struct shard_conf *sc)
 	conn_set_conf(s->cmd, sc);
 	track_set_conf(s->track, sc);
 	flush_set_name(s->flush, sc->name);
+	setup_archive(s);
 	if (reconnect) {
 		log_info("shard %s: connection settings changed; reconnecting", sc->name);
 		disconnect(s, "reconnecting after a reload");
@@ -577,10 +669,12 @@ void shard_free(struct shard *s)
 		free(err);
 	}
 	ledger_free(s->ledger);
+	archive_close(s->archive);
 	event_free(s->retry_timer);
 	event_free(s->tick_timer);
 	event_free(s->sync_timer);
 	free(s->ledger_path);
+	free(s->archive_dir);
 	free(s->policy_invalid);
 	free(s->notify_value);
 	free(s->last_error);
@@ -647,6 +741,25 @@ static void settings_json(const struct shard *s, struct json *j)
 	buf_free(&v);
 }
 
+static void archive_status_json(const struct shard *s, struct json *j)
+{
+	struct archive_stats st = {0, 0, -1, 0};
+
+	if (s->archive != NULL)
+		archive_stats(s->archive, &st);
+	json_key(j, "archive_bytes");
+	json_uint(j, st.bytes);
+	json_key(j, "archive_segments");
+	json_uint(j, st.segments);
+	json_key(j, "archive_oldest_unix");
+	if (st.oldest_flushed_ms >= 0)
+		json_double(j, (double)st.oldest_flushed_ms / 1000);
+	else
+		json_null(j);
+	json_key(j, "archive_blocked");
+	json_bool(j, archive_missing(s) || flush_archive_blocked(s->flush));
+}
+
 static void age_json(struct json *j, bool known, double age)
 {
 	if (known)
@@ -692,6 +805,7 @@ void shard_status_json(const struct shard *s, struct json *j)
 	json_key(j, "ledger_bytes");
 	json_uint(j, ledger_memory(s->ledger));
 	flush_status_json(s->flush, j);
+	archive_status_json(s, j);
 	track_status_json(s->track, j);
 	json_key(j, "last_error");
 	json_str(j, s->last_error);

@@ -77,7 +77,10 @@ static void test_scalars(void)
 	ok(parse_secs("0.25", &d, &err) == 0 && d == 0.25, "fractional seconds");
 	ok(parse_secs("2s", &d, &err) == 0 && d == 2, "an s suffix");
 	ok(parse_secs("-1", &d, &err) < 0, "negative seconds are refused");
-	ok(parse_secs("1m", &d, &err) < 0, "other units are refused");
+	ok(parse_secs("30m", &d, &err) == 0 && d == 1800, "minutes");
+	ok(parse_secs("12h", &d, &err) == 0 && d == 43200, "hours");
+	ok(parse_secs("7d", &d, &err) == 0 && d == 604800, "days");
+	ok(parse_secs("1w", &d, &err) < 0, "other units are refused");
 	ok(parse_uint("42", &u, &err) == 0 && u == 42, "a whole number");
 	ok(parse_uint("4x", &u, &err) < 0, "trailing junk is refused");
 	ok(parse_uint("99999999999999999999999", &u, &err) < 0, "overflow is refused");
