@@ -63,6 +63,14 @@ struct script {
 
 static struct script dump_lua = {dump_script, ""}, cad_lua = {cad_script, ""};
 
+/* One chunk: its entries, on their way from DUMP to deletion. */
+struct chunk {
+	struct flush *f;
+	struct ledger_entry *e[FLUSH_CHUNK_MAX];
+	size_t n;
+	char sha[FLUSH_CHUNK_MAX][41];	/* of each archived payload */
+};
+
 struct flush {
 	struct event_base *base;
 	struct conn *conn;
@@ -71,9 +79,9 @@ struct flush {
 	struct event *next_chunk;
 
 	bool running;
-	bool stopping;
+	bool stopping;			/* start no more chunks; finish when none is left */
 	uint64_t max_per_sec;
-	uint64_t remaining;
+	uint64_t to_take;		/* entries not yet taken into a chunk */
 	struct flush_result res;
 	char *error;
 	double started;			/* monotonic */
@@ -81,18 +89,20 @@ struct flush {
 	flush_done_fn *done;
 	void *done_arg;
 
-	struct ledger_entry *chunk[FLUSH_CHUNK_MAX];
-	size_t nchunk;			/* in flight */
+	/* Chunks in flight, oldest first. */
+	struct chunk *chunks[FLUSH_DEPTH];
+	size_t inflight;
 	struct archive *archive;	/* NULL: archive = no */
 	uint32_t db;
 	bool archive_error;		/* the last write failed */
-	char sha[FLUSH_CHUNK_MAX][41];	/* of each archived payload */
 
 #define X(name, doc) uint64_t name;
 	FLUSH_STATS(X)
 #undef X
 	double last_flush_unix;
 };
+
+static void on_next_chunk(evutil_socket_t fd, short what, void *arg);
 
 static void finish(struct flush *f)
 {
@@ -116,68 +126,83 @@ static void finish(struct flush *f)
 	f->error = NULL;
 }
 
-static void put_back_chunk(struct flush *f)
+/* Up to FLUSH_DEPTH chunks in flight without a rate limit, so that the
+ * server never waits for us; one under a limit, for even pacing. */
+static size_t depth(const struct flush *f)
 {
-	ledger_put_back(f->ledger, f->chunk, f->nchunk);
-	f->nchunk = 0;
+	return f->max_per_sec == 0 ? FLUSH_DEPTH : 1;
 }
 
-/* Stops the cycle: nothing of the chunk was deleted, it goes back. */
-static void chunk_failed(struct flush *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void chunk_failed(struct flush *f, const char *fmt, ...)
+/* A chunk leaves the pipeline (usually the oldest; a failed one may not be). */
+static void chunk_release(struct flush *f, struct chunk *c)
 {
+	size_t i = 0;
+
+	while (i < f->inflight && f->chunks[i] != c)
+		i++;
+	if (i == f->inflight)
+		abort();	/* not in flight: a bug */
+	memmove(&f->chunks[i], &f->chunks[i + 1], (f->inflight - i - 1) * sizeof(f->chunks[0]));
+	f->chunks[--f->inflight] = NULL;
+	free(c);
+}
+
+/* A cycle ends once it stops taking chunks and the last one settled. */
+static void maybe_finish(struct flush *f)
+{
+	if (f->inflight == 0 && (f->stopping || f->to_take == 0))
+		finish(f);
+}
+
+/* Stops the cycle: nothing of the chunk was deleted, it goes back.  Other
+ * chunks in flight still settle. */
+static void chunk_failed(struct chunk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void chunk_failed(struct chunk *c, const char *fmt, ...)
+{
+	struct flush *f = c->f;
 	va_list ap;
 
-	free(f->error);
-	va_start(ap, fmt);
-	f->error = xvasprintf(fmt, ap);
-	va_end(ap);
-	put_back_chunk(f);
-	finish(f);
+	if (f->error == NULL) {
+		va_start(ap, fmt);
+		f->error = xvasprintf(fmt, ap);
+		va_end(ap);
+	}
+	f->stopping = true;
+	ledger_put_back(f->ledger, c->e, c->n);
+	chunk_release(f, c);
+	maybe_finish(f);
 }
 
-/* Counts a settled chunk and schedules the next one. */
-static void chunk_settled(struct flush *f, size_t sent, uint64_t removed, uint64_t gone)
+/* Counts a settled chunk and lets the next one start. */
+static void chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 {
-	double pace = f->max_per_sec ? (double)sent / (double)f->max_per_sec : 0;
-	double wait;
-	struct timeval tv = {0, 0};
+	struct flush *f = c->f;
 
 	f->res.flushed += removed;
 	f->res.already_gone += gone;
 	f->flushed_entries_total += removed;
 	f->already_gone_total += gone;
 	f->res.chunks++;
-	f->remaining -= sent < f->remaining ? sent : f->remaining;
-	if (f->remaining == 0 || f->stopping) {
-		finish(f);
+	chunk_release(f, c);
+	if (f->stopping || f->to_take == 0) {
+		maybe_finish(f);
 		return;
 	}
-	/* Pace: the next chunk starts no sooner than this one's share of a
-	 * second after it started; with no limit, on the next loop turn. */
-	f->chunk_due += pace;
-	wait = f->chunk_due - time_mono();
-	if (wait > 0) {
-		tv.tv_sec = (time_t)wait;
-		tv.tv_usec = (suseconds_t)((wait - floor(wait)) * 1e6);
-	} else {
-		f->chunk_due = time_mono();	/* behind: do not burst to catch up */
-	}
-	event_add(f->next_chunk, &tv);
+	on_next_chunk(-1, 0, f);
 }
 
 /* ---- archive off: UNLINK ---------------------------------------------------- */
 
 static void on_unlinked(void *owner, redisReply *r, void *arg)
 {
-	struct flush *f = arg;
-	size_t sent = f->nchunk;
+	struct chunk *c = arg;
+	size_t sent = c->n;
 	uint64_t removed;
 
 	(void)owner;
 	if (r->type != REDIS_REPLY_INTEGER) {
-		chunk_failed(f, "UNLINK: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		chunk_failed(c, "UNLINK: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
 	}
 	/* Count from the reply, never from what was sent. */
@@ -185,31 +210,31 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	if (removed > sent)
 		removed = sent;
 	for (size_t i = 0; i < sent; i++)
-		ledger_done(f->ledger, f->chunk[i]);
-	f->nchunk = 0;
-	chunk_settled(f, sent, removed, sent - removed);
+		ledger_done(c->f->ledger, c->e[i]);
+	c->n = 0;
+	chunk_settled(c, removed, sent - removed);
 }
 
-static void send_unlink(struct flush *f)
+static void send_unlink(struct chunk *c)
 {
 	const char *argv[FLUSH_CHUNK_MAX + 1];
 	size_t lens[FLUSH_CHUNK_MAX + 1];
 
 	argv[0] = "UNLINK";
 	lens[0] = 6;
-	for (size_t i = 0; i < f->nchunk; i++) {
-		argv[i + 1] = f->chunk[i]->key;
-		lens[i + 1] = f->chunk[i]->klen;
+	for (size_t i = 0; i < c->n; i++) {
+		argv[i + 1] = c->e[i]->key;
+		lens[i + 1] = c->e[i]->klen;
 	}
 	/* On failure the conn fails and the shard calls flush_abort. */
-	conn_send_argv(f->conn, on_unlinked, f, (int)f->nchunk + 1, argv, lens);
+	conn_send_argv(c->f->conn, on_unlinked, c, (int)c->n + 1, argv, lens);
 }
 
 /* ---- archive on: DUMP, write, compare-and-delete --------------------------- */
 
 /* EVALSHA, or EVAL with the body after NOSCRIPT (which also caches it);
  * the keys are the chunk's, and with_shas adds each payload's hash. */
-static void send_script(struct flush *f, const struct script *s, bool by_body, bool with_shas,
+static void send_script(struct chunk *c, const struct script *s, bool by_body, bool with_shas,
 			conn_reply_fn *fn)
 {
 	static const char *argv[2 * FLUSH_CHUNK_MAX + 3];
@@ -217,22 +242,22 @@ static void send_script(struct flush *f, const struct script *s, bool by_body, b
 	char nkeys[16];
 	int argc = 0;
 
-	snprintf(nkeys, sizeof(nkeys), "%zu", f->nchunk);
+	snprintf(nkeys, sizeof(nkeys), "%zu", c->n);
 	argv[argc] = by_body ? "EVAL" : "EVALSHA";
 	lens[argc++] = strlen(argv[0]);
 	argv[argc] = by_body ? s->body : s->sha;
 	lens[argc++] = strlen(argv[1]);
 	argv[argc] = nkeys;
 	lens[argc++] = strlen(nkeys);
-	for (size_t i = 0; i < f->nchunk; i++) {
-		argv[argc] = f->chunk[i]->key;
-		lens[argc++] = f->chunk[i]->klen;
+	for (size_t i = 0; i < c->n; i++) {
+		argv[argc] = c->e[i]->key;
+		lens[argc++] = c->e[i]->klen;
 	}
-	for (size_t i = 0; with_shas && i < f->nchunk; i++) {
-		argv[argc] = f->sha[i];
+	for (size_t i = 0; with_shas && i < c->n; i++) {
+		argv[argc] = c->sha[i];
 		lens[argc++] = 40;
 	}
-	conn_send_argv(f->conn, fn, f, argc, argv, lens);
+	conn_send_argv(c->f->conn, fn, c, argc, argv, lens);
 }
 
 static bool is_noscript(const redisReply *r)
@@ -240,20 +265,24 @@ static bool is_noscript(const redisReply *r)
 	return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
+/* After NOSCRIPT a chunk re-sends with EVAL.  Chunks need not settle in
+ * order: each is a set of keys of its own. */
+
 static void on_cad(void *owner, redisReply *r, void *arg)
 {
-	struct flush *f = arg;
-	size_t sent = f->nchunk, keep = 0;
+	struct chunk *c = arg;
+	struct flush *f = c->f;
+	size_t sent = c->n, keep = 0;
 	uint64_t removed = 0, gone = 0;
 
 	(void)owner;
 	if (is_noscript(r)) {
-		send_script(f, &cad_lua, true, true, on_cad);
+		send_script(c, &cad_lua, true, true, on_cad);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
-		chunk_failed(f, "compare-and-delete: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		chunk_failed(c, "compare-and-delete: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
 	}
 	for (size_t i = 0; i < sent; i++) {
@@ -261,37 +290,38 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 
 		if (outcome == 1) {
 			removed++;
-			ledger_done(f->ledger, f->chunk[i]);
+			ledger_done(f->ledger, c->e[i]);
 		} else if (outcome == 0) {
 			gone++;
-			ledger_done(f->ledger, f->chunk[i]);
+			ledger_done(f->ledger, c->e[i]);
 		} else {
-			f->chunk[keep++] = f->chunk[i];	/* written since: archive it again later */
+			c->e[keep++] = c->e[i];	/* written since: archive it again later */
 		}
 	}
 	f->changed_total += keep;
-	f->nchunk = keep;
-	put_back_chunk(f);
-	chunk_settled(f, sent, removed, gone);
+	ledger_put_back(f->ledger, c->e, keep);
+	c->n = 0;
+	chunk_settled(c, removed, gone);
 }
 
 /* Appends the dumped keys to the archive; drops the ones that are gone
  * from the chunk.  Returns the number already gone, or -1 when the archive
  * could not be written. */
-static long archive_chunk(struct flush *f, redisReply *r)
+static long archive_chunk(struct chunk *c, redisReply *r)
 {
+	struct flush *f = c->f;
 	int64_t now_ms = (int64_t)(time_now() * 1000);
 	size_t keep = 0;
 	long gone = 0;
 	int errnum;
 	char *err = NULL;
 
-	for (size_t i = 0; i < f->nchunk; i++) {
+	for (size_t i = 0; i < c->n; i++) {
 		redisReply *d = r->element[2 * i], *ttl = r->element[2 * i + 1];
 		struct archive_rec rec;
 
 		if (d->type != REDIS_REPLY_STRING) {
-			ledger_done(f->ledger, f->chunk[i]);
+			ledger_done(f->ledger, c->e[i]);
 			gone++;
 			continue;
 		}
@@ -299,8 +329,8 @@ static long archive_chunk(struct flush *f, redisReply *r)
 		rec.shard = f->name;
 		rec.shard_len = strlen(f->name);
 		rec.db = f->db;
-		rec.key = f->chunk[i]->key;
-		rec.key_len = f->chunk[i]->klen;
+		rec.key = c->e[i]->key;
+		rec.key_len = c->e[i]->klen;
 		rec.expire_ms = ttl->type == REDIS_REPLY_INTEGER && ttl->integer >= 0 ? now_ms + ttl->integer : -1;
 		rec.payload = d->str;
 		rec.payload_len = d->len;
@@ -310,18 +340,18 @@ static long archive_chunk(struct flush *f, redisReply *r)
 			 * it is never deleted; untracked, it stops blocking the head. */
 			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
 				 f->name, d->len);
-			ledger_done(f->ledger, f->chunk[i]);
+			ledger_done(f->ledger, c->e[i]);
 			continue;
 		}
-		sha1_hex(d->str, d->len, f->sha[keep]);
-		f->chunk[keep++] = f->chunk[i];
+		sha1_hex(d->str, d->len, c->sha[keep]);
+		c->e[keep++] = c->e[i];
 	}
-	f->nchunk = keep;
+	c->n = keep;
 	if (keep == 0)
 		return gone;
 	if (archive_commit(f->archive, &errnum, &err) < 0) {
 		f->archive_error = true;
-		chunk_failed(f, "archive: %s; nothing deleted", err);
+		chunk_failed(c, "archive: %s; nothing deleted", err);
 		free(err);
 		return -1;
 	}
@@ -332,46 +362,46 @@ static long archive_chunk(struct flush *f, redisReply *r)
 
 static void on_dumped(void *owner, redisReply *r, void *arg)
 {
-	struct flush *f = arg;
-	size_t sent = f->nchunk;
+	struct chunk *c = arg;
+	struct flush *f = c->f;
+	size_t sent = c->n;
 	long gone;
 
 	(void)owner;
 	if (is_noscript(r)) {
-		send_script(f, &dump_lua, true, false, on_dumped);
+		send_script(c, &dump_lua, true, false, on_dumped);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * sent) {
-		chunk_failed(f, "DUMP: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		chunk_failed(c, "DUMP: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
 	}
-	gone = archive_chunk(f, r);
+	gone = archive_chunk(c, r);
 	if (gone < 0)
 		return;
-	if (f->nchunk == 0) {
-		chunk_settled(f, sent, 0, (uint64_t)gone);
+	if (c->n == 0) {
+		chunk_settled(c, 0, (uint64_t)gone);
 		return;
 	}
 	/* The CAD reply counts the rest; what is gone already counts now. */
 	f->res.already_gone += (uint64_t)gone;
 	f->already_gone_total += (uint64_t)gone;
-	f->remaining -= (uint64_t)gone < f->remaining ? (uint64_t)gone : f->remaining;
-	send_script(f, &cad_lua, false, true, on_cad);
+	send_script(c, &cad_lua, false, true, on_cad);
 }
 
-static void send_chunk(struct flush *f)
+static void send_chunk(struct chunk *c)
 {
-	if (f->archive == NULL)
-		send_unlink(f);
+	if (c->f->archive == NULL)
+		send_unlink(c);
 	else
-		send_script(f, &dump_lua, false, false, on_dumped);
+		send_script(c, &dump_lua, false, false, on_dumped);
 }
 
 static size_t chunk_size(const struct flush *f)
 {
 	/* DUMP twice and a hash per key cost the server more than UNLINK. */
 	uint64_t max = f->archive ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
-	uint64_t n = f->remaining < max ? f->remaining : max;
+	uint64_t n = f->to_take < max ? f->to_take : max;
 
 	/* Under a rate limit, chunks of a hundredth of a second's worth keep
 	 * the deletions spread out rather than bunched. */
@@ -380,20 +410,45 @@ static size_t chunk_size(const struct flush *f)
 	return (size_t)n;
 }
 
+/* Starts chunks until the pipeline is full, the cycle has taken its N, or
+ * the pacing says wait. */
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 {
 	struct flush *f = arg;
 
 	(void)fd;
 	(void)what;
-	if (!f->running || f->nchunk != 0)
-		return;
-	f->nchunk = ledger_take(f->ledger, f->chunk, chunk_size(f));
-	if (f->nchunk == 0) {
-		finish(f);	/* nothing older left (or a reconciliation mark) */
-		return;
+	while (f->running && !f->stopping && f->to_take > 0 && f->inflight < depth(f)) {
+		double now = time_mono();
+		struct chunk *c;
+
+		if (f->max_per_sec != 0 && f->chunk_due > now) {
+			struct timeval tv;
+			double wait = f->chunk_due - now;
+
+			tv.tv_sec = (time_t)wait;
+			tv.tv_usec = (suseconds_t)((wait - floor(wait)) * 1e6);
+			event_add(f->next_chunk, &tv);
+			return;
+		}
+		c = xmalloc(sizeof(*c));
+		c->f = f;
+		c->n = ledger_take(f->ledger, c->e, chunk_size(f));
+		if (c->n == 0) {
+			free(c);
+			f->to_take = 0;	/* nothing older left (or a reconciliation mark) */
+			break;
+		}
+		f->to_take -= c->n;
+		/* Pace: each chunk may start its share of a second after the last;
+		 * a late one does not let the next burst to catch up. */
+		if (f->max_per_sec != 0)
+			f->chunk_due = (f->chunk_due > now ? f->chunk_due : now) + (double)c->n / (double)f->max_per_sec;
+		f->chunks[f->inflight++] = c;
+		send_chunk(c);
 	}
-	send_chunk(f);
+	if (f->running)
+		maybe_finish(f);
 }
 
 int flush_start(struct flush *f, uint64_t n, uint64_t max_per_sec, flush_done_fn *done, void *arg,
@@ -405,7 +460,7 @@ int flush_start(struct flush *f, uint64_t n, uint64_t max_per_sec, flush_done_fn
 	}
 	memset(&f->res, 0, sizeof(f->res));
 	f->res.requested = n;
-	f->remaining = n;
+	f->to_take = n;
 	f->max_per_sec = max_per_sec;
 	f->running = true;
 	f->stopping = false;
@@ -428,15 +483,21 @@ void flush_stop(struct flush *f, const char *why)
 	if (f->error == NULL)
 		f->error = xstrdup(why);
 	f->stopping = true;
-	if (f->nchunk == 0)
-		finish(f);
+	maybe_finish(f);
 }
 
 void flush_abort(struct flush *f, const char *why)
 {
 	if (!f->running)
 		return;
-	put_back_chunk(f);
+	/* Newest first, each to the ledger head: the oldest ends up first. */
+	while (f->inflight > 0) {
+		struct chunk *c = f->chunks[--f->inflight];
+
+		ledger_put_back(f->ledger, c->e, c->n);
+		f->chunks[f->inflight] = NULL;
+		free(c);
+	}
 	free(f->error);
 	f->error = xstrdup(why);
 	finish(f);
