@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "slab.h"
 #include "util.h"
 
 #define LEDGER_MAGIC "GCSLEDG1"
@@ -31,6 +32,7 @@ struct ledger {
 	size_t key_bytes;
 	uint32_t seed;
 	size_t taken;			/* detached by ledger_take, not yet settled */
+	struct slab slab;		/* where the entries live */
 	bool compact_pending;		/* compaction waits for them */
 
 	FILE *log;
@@ -61,14 +63,9 @@ struct ledger *ledger_new(void)
 	return l;
 }
 
-static void entries_free(struct ledger_entry *e)
+static void entry_free(struct ledger *l, struct ledger_entry *e)
 {
-	while (e != NULL) {
-		struct ledger_entry *next = e->next;
-
-		free(e);
-		e = next;
-	}
+	slab_free(&l->slab, e);
 }
 
 void ledger_free(struct ledger *l)
@@ -77,7 +74,7 @@ void ledger_free(struct ledger *l)
 		return;
 	if (l->log != NULL)
 		fclose(l->log);
-	entries_free(l->head);
+	slab_destroy(&l->slab);
 	free(l->table);
 	free(l->path);
 	free(l);
@@ -87,7 +84,11 @@ void ledger_clear(struct ledger *l)
 {
 	char *err = NULL;
 
-	entries_free(l->head);
+	/* Entries out for deletion live on: they are freed one by one later. */
+	for (struct ledger_entry *e = l->head, *next; e != NULL; e = next) {
+		next = e->next;
+		entry_free(l, e);
+	}
 	l->head = l->tail = NULL;
 	memset(l->table, 0, l->cap * sizeof(*l->table));
 	l->used = 0;
@@ -192,9 +193,9 @@ static void list_insert_before(struct ledger *l, struct ledger_entry *pos, struc
 	pos->prev = e;
 }
 
-static struct ledger_entry *entry_new(const struct ledger *l, const char *key, size_t klen, uint32_t created)
+static struct ledger_entry *entry_new(struct ledger *l, const char *key, size_t klen, uint32_t created)
 {
-	struct ledger_entry *e = xmalloc(sizeof(*e) + klen);
+	struct ledger_entry *e = slab_alloc(&l->slab, offsetof(struct ledger_entry, key) + klen);
 
 	e->prev = e->next = NULL;
 	e->hash = hash_key(l->seed, key, klen);
@@ -412,7 +413,7 @@ bool ledger_remove(struct ledger *l, const char *key, size_t klen)
 		return false;
 	untrack(l, e, slot);
 	log_record(l, 'D', 0, key, klen);	/* before the free: key may be e->key */
-	free(e);
+	entry_free(l, e);
 	return true;
 }
 
@@ -441,7 +442,7 @@ uint32_t ledger_oldest_created(const struct ledger *l)
 
 size_t ledger_memory(const struct ledger *l)
 {
-	return sizeof(*l) + l->cap * sizeof(*l->table) + l->used * sizeof(struct ledger_entry) + l->key_bytes;
+	return sizeof(*l) + l->cap * sizeof(*l->table) + l->slab.bytes;
 }
 
 size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
@@ -467,7 +468,7 @@ void ledger_done(struct ledger *l, struct ledger_entry *e)
 	if (lookup(l, e->key, e->klen, NULL) == NULL)
 		log_record(l, 'D', 0, e->key, e->klen);
 	l->taken--;
-	free(e);
+	entry_free(l, e);
 }
 
 void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
@@ -478,7 +479,7 @@ void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
 		struct ledger_entry *e = v[i];
 
 		if (lookup(l, e->key, e->klen, NULL) != NULL) {
-			free(e);	/* created again meanwhile: the new one counts */
+			entry_free(l, e);	/* created again meanwhile: the new one counts */
 			continue;
 		}
 		track(l, l->head, e);
@@ -487,7 +488,9 @@ void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
 
 struct ledger_entry *ledger_mark(struct ledger *l)
 {
-	struct ledger_entry *m = xcalloc(1, sizeof(*m));
+	struct ledger_entry *m = slab_alloc(&l->slab, sizeof(*m));
+
+	memset(m, 0, sizeof(*m));
 
 	m->mark = true;
 	list_insert_before(l, NULL, m);
@@ -519,5 +522,5 @@ size_t ledger_retain(struct ledger *l, bool (*keep)(void *arg, const char *key, 
 void ledger_unmark(struct ledger *l, struct ledger_entry *mark)
 {
 	list_unlink(l, mark);
-	free(mark);
+	entry_free(l, mark);
 }
