@@ -1,0 +1,948 @@
+#!/usr/bin/python3
+"""bench/bench.py: the scenarios of gcs-flushd's benchmark suite.
+
+Run through bench/run, which builds the daemon, makes the temporary
+directory (--tmp) and cleans up after us whatever happens.  Every process
+started here is a child of this one, is logged in TMP/pids ("start PID" /
+"end PID") so that bench/run can stop what is left by PID, and is stopped
+by PID here too: redis-servers on UNIX sockets in TMP (never a TCP port),
+gcs-flushd with a config and state_dir in TMP, and the clients.
+
+Needs /usr/bin/python3 with redis-py (Debian's python3-redis).
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+import redis
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HUGE = "1TiB"  # a threshold no scenario reaches: flushes happen only when forced
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+class Failed(Exception):
+    pass
+
+
+def wait_for(what, timeout, fn, step=0.05):
+    """Calls fn until it returns something true; bounded."""
+    end = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise Failed("timed out after %gs waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+def proc_cpu(pid):
+    """utime + stime of pid in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM) in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise Failed("no %s in /proc/%d/status" % (field, pid))
+
+
+class Env:
+    """Processes and directories of one run."""
+
+    def __init__(self, tmp, build):
+        self.tmp = tmp
+        self.build = build
+        self.procs = []
+        self.pidlog = open(os.path.join(tmp, "pids"), "a")
+        self.flushd = os.path.join(build, "gcs-flushd")
+        self.flushctl = os.path.join(build, "gcs-flushctl")
+        self.loadgen = os.path.join(build, "tools", "gcs-loadgen")
+
+    def spawn(self, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL):
+        p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=stdin)
+        self.pidlog.write("start %d\n" % p.pid)
+        self.pidlog.flush()
+        self.procs.append(p)
+        return p
+
+    def reaped(self, p):
+        if p in self.procs:
+            self.procs.remove(p)
+            self.pidlog.write("end %d\n" % p.pid)
+            self.pidlog.flush()
+
+    def wait(self, p, timeout):
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(p)
+            raise Failed("%s did not end within %gs" % (p.args[0], timeout))
+        self.reaped(p)
+        return rc
+
+    def stop(self, p, sig=signal.SIGTERM):
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.reaped(p)
+
+    def stop_all(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p)
+
+    def run(self, argv, timeout, **kw):
+        """Runs argv to its end (bounded); returns (rc, stdout, seconds)."""
+        t0 = time.perf_counter()
+        p = self.spawn(argv, stdout=subprocess.PIPE, **kw)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(p)
+            raise Failed("%s did not end within %gs" % (" ".join(argv[:3]), timeout))
+        self.reaped(p)
+        return p.returncode, out.decode(errors="replace"), time.perf_counter() - t0
+
+    def scope(self, name):
+        return Scope(self, name)
+
+
+class Scope:
+    """A scenario's directory and processes, all gone when it ends."""
+
+    def __init__(self, env, name):
+        self.env = env
+        self.dir = os.path.join(env.tmp, name)
+
+    def __enter__(self):
+        os.makedirs(self.dir)
+        self.mine = len(self.env.procs)
+        return self
+
+    def __exit__(self, *exc):
+        for p in reversed(self.env.procs[self.mine:]):
+            self.env.stop(p)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def redis(self, name, *extra):
+        return Redis(self, name, extra)
+
+    def daemon(self, name, shards, policy):
+        return Daemon(self, name, shards, policy)
+
+
+class Redis:
+    def __init__(self, scope, name, extra):
+        self.env = scope.env
+        self.name = name
+        self.dir = scope.path(name)
+        os.makedirs(self.dir)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        argv = ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
+                "--enable-debug-command", "local", "--logfile", os.path.join(self.dir, "redis.log")]
+        argv += list(extra)
+        self.proc = self.env.spawn(argv)
+        self.r = redis.Redis(unix_socket_path=self.sock, socket_timeout=120)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise Failed("redis-server %s exited; see %s/redis.log" % (name, self.dir))
+            try:
+                return self.r.ping()
+            except redis.exceptions.ConnectionError:
+                return False
+        wait_for("redis-server " + name, 10, up)
+        self.pid = self.proc.pid
+
+    def used_memory(self):
+        return int(self.r.info("memory")["used_memory"])
+
+    def dbsize(self):
+        return int(self.r.dbsize())
+
+    def populate(self, n, prefix):
+        """n keys PREFIX:0 .. PREFIX:n-1 with 20-byte values, no keyspace events."""
+        self.r.execute_command("DEBUG", "POPULATE", n, prefix, 20)
+
+    def keys(self):
+        return [k.decode() for k in self.r.scan_iter(count=1000)]
+
+    def stop(self):
+        self.env.stop(self.proc)
+
+
+class Daemon:
+    def __init__(self, scope, name, shards, policy):
+        """shards: [(name, Redis, {key: value})]; policy: {key: value}."""
+        self.env = scope.env
+        self.dir = scope.path(name)
+        os.makedirs(self.dir)
+        self.ctl_sock = os.path.join(self.dir, "control.sock")
+        self.conf = os.path.join(self.dir, "gcs-flushd.conf")
+        lines = ["[daemon]", "control_socket = " + self.ctl_sock,
+                 "state_dir = " + os.path.join(self.dir, "state"), "log_level = notice", "", "[policy]"]
+        lines += ["%s = %s" % kv for kv in policy.items()]
+        self.shards = []
+        for sname, rs, extra in shards:
+            lines += ["", "[shard:%s]" % sname, "address = unix:" + rs.sock]
+            lines += ["%s = %s" % kv for kv in extra.items()]
+            self.shards.append(sname)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
+        self.proc = self.env.spawn([self.env.flushd, "-c", self.conf], stderr=self.logf)
+        self.pid = self.proc.pid
+
+    def request(self, line, timeout=30):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(self.ctl_sock)
+            s.sendall(line.encode() + b"\n")
+            buf = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                buf += b
+        finally:
+            s.close()
+        return json.loads(buf)
+
+    def status(self):
+        return self.request("status")
+
+    def shard(self, name):
+        for s in self.status()["shards"]:
+            if s["name"] == name:
+                return s
+        raise Failed("no shard " + name)
+
+    def wait_ready(self, timeout=60):
+        """Every shard connected and its startup reconciliation done."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise Failed("gcs-flushd exited; see " + self.logf.name)
+            try:
+                st = self.status()
+            except (OSError, ValueError):
+                return False
+            return all(s["state"] == "connected" and s["reconcile_state"] == "done" for s in st["shards"])
+        wait_for("gcs-flushd to connect and reconcile", timeout, ready, 0.1)
+
+    def wait_tracked(self, shard, n, timeout=60):
+        return wait_for("%d tracked entries" % n, timeout, lambda: self.shard(shard)["tracked_entries"] >= n, 0.1)
+
+    def flush_argv(self, shard, n):
+        return [self.env.flushctl, "-s", self.ctl_sock, "--json", "flush", shard, str(n)]
+
+    def flush(self, shard, n, timeout=300):
+        rc, out, _ = self.env.run(self.flush_argv(shard, n), timeout)
+        reply = json.loads(out)
+        if not reply.get("ok"):
+            raise Failed("flush %s %d: %s" % (shard, n, reply.get("error")))
+        return reply
+
+    def cpu(self):
+        return proc_cpu(self.pid)
+
+    def rss(self):
+        return proc_status(self.pid, "VmRSS")
+
+    def hwm(self):
+        return proc_status(self.pid, "VmHWM")
+
+    def stop(self):
+        self.env.stop(self.proc)
+
+
+def bench_csv(out):
+    """The last data line of redis-benchmark --csv, as a dict of floats."""
+    rows = list(csv.reader(l for l in out.splitlines() if l.startswith('"')))
+    head, last = rows[0], rows[-1]
+    return {k: float(v) for k, v in zip(head[1:], last[1:])}
+
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.env = Env(args.tmp, args.build)
+        self.out = args.out
+        self.rows = []       # the table
+        self.raw = {}        # scenario -> figures
+        self.timings = {}
+
+    def q(self, quick, full):
+        return quick if self.quick else full
+
+    def row(self, scenario, figure, value, unit, baseline=None, base_value=None, ratio=None,
+            target=None, holds=None):
+        self.rows.append(dict(scenario=scenario, figure=figure, value=value, unit=unit,
+                              baseline=baseline, baseline_value=base_value, ratio=ratio,
+                              target=target, holds=holds))
+
+    # ------------------------------------------------------------------
+    def s1_throughput(self):
+        """Forced flush of N entries vs. the deletion limit and what ops use."""
+        n = self.q(200000, 1000000)
+        raw = {"entries": n, "keys": "DEBUG POPULATE (key:0 .. key:N-1, 20-byte values)"}
+        env = self.env
+        with env.scope("s1") as sc:
+            rs = sc.redis("r")
+
+            def check_empty(what):
+                left = rs.dbsize()
+                if left:
+                    raise Failed("%s left %d keys" % (what, left))
+
+            # (a) the server's deletion limit: pre-built 1000-key UNLINKs through redis-cli --pipe
+            resp = sc.path("unlink.resp")
+            with open(resp, "wb") as f:
+                for s in range(0, n, 1000):
+                    ks = [b"key:%d" % i for i in range(s, min(n, s + 1000))]
+                    f.write(b"*%d\r\n$6\r\nUNLINK\r\n" % (len(ks) + 1))
+                    f.write(b"".join(b"$%d\r\n%s\r\n" % (len(k), k) for k in ks))
+            # best of 3: it is the bar, and one pass is short
+            raw["limit_s"] = []
+            for _ in range(3):
+                rs.populate(n, "key")
+                with open(resp, "rb") as f:
+                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
+                if rc or "errors: 0" not in out:
+                    raise Failed("redis-cli --pipe: " + out)
+                check_empty("redis-cli --pipe")
+                raw["limit_s"].append(secs)
+            limit = n / min(raw["limit_s"])
+            log("s1: deletion limit (UNLINK x1000 via redis-cli --pipe, best of 3): %.0f keys/s" % limit)
+
+            # the same with what the daemon adds: keyspace events, and a subscriber reading them
+            rs.r.config_set("notify-keyspace-events", "Egxen")
+            sub = env.spawn(["redis-cli", "-s", rs.sock, "subscribe"] +
+                            ["__keyevent@0__:" + e for e in ("new", "del", "expired", "evicted")])
+            wait_for("the subscriber", 10, lambda: int(rs.r.pubsub_numsub("__keyevent@0__:del")[0][1]) == 1)
+            raw["limit_notify_s"] = []
+            for _ in range(2):
+                rs.populate(n, "key")
+                with open(resp, "rb") as f:
+                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
+                check_empty("redis-cli --pipe")
+                raw["limit_notify_s"].append(secs)
+            env.stop(sub)
+            rs.r.config_set("notify-keyspace-events", "")
+            limit_notify = n / min(raw["limit_notify_s"])
+            log("s1: the same with notifications on and a subscriber (best of 2): %.0f keys/s" % limit_notify)
+
+            # (b) the ops one-liner
+            rs.populate(n, "key")
+            cmd = "redis-cli -s '%s' --scan --pattern 'key:*' | xargs -n 1000 redis-cli -s '%s' unlink >/dev/null" % (
+                rs.sock, rs.sock)
+            rc, out, secs = env.run(["bash", "-c", cmd], 300)
+            check_empty("the one-liner")
+            raw["oneliner_s"] = secs
+            oneliner = n / secs
+            log("s1: one-liner (redis-cli --scan | xargs -n 1000 redis-cli unlink): %.0f keys/s" % oneliner)
+
+            # (c) what Ray's monitor did: SCAN + pipelined DEL, in redis-py
+            rs.populate(n, "key")
+            rc, out, secs = env.run(["/usr/bin/python3", os.path.join(HERE, "scan_delete.py"), rs.sock, "key:*"], 300)
+            check_empty("scan_delete.py")
+            rec = json.loads(out)
+            raw["redispy_s"] = rec["seconds"]
+            redispy = rec["deleted"] / rec["seconds"]
+            log("s1: redis-py SCAN + pipelined DEL: %.0f keys/s" % redispy)
+
+            # gcs-flushd, archive off and on, unpaced
+            for archive in ("no", "yes"):
+                rs.populate(n, "key")
+                d = sc.daemon("d-archive-" + archive, [("s", rs, {})],
+                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0,
+                               "archive": archive})
+                t0 = time.monotonic()
+                d.wait_ready(timeout=120)
+                raw["reconcile_s_archive_" + archive] = time.monotonic() - t0
+                tracked = d.shard("s")["tracked_entries"]
+                if tracked != n:
+                    raise Failed("tracked %d of %d after reconciliation" % (tracked, n))
+                c0 = d.cpu()
+                rep = d.flush("s", n)
+                cpu = d.cpu() - c0
+                if rep["flushed"] != n:
+                    raise Failed("flushed %d of %d" % (rep["flushed"], n))
+                check_empty("gcs-flushd")
+                rate = rep["flushed"] / rep["seconds"]
+                raw["daemon_archive_" + archive] = dict(rep, entries_per_s=rate, daemon_cpu_s=cpu)
+                if archive == "yes":
+                    raw["archive_bytes"] = d.shard("s")["archive_bytes"]
+                d.stop()
+                shutil.rmtree(d.dir)
+                log("s1: gcs-flushd archive=%s: %.0f entries/s (%d chunks, %.2f s, daemon CPU %.2f s)" % (
+                    archive, rate, rep["chunks"], rep["seconds"], cpu))
+                label = "off" if archive == "no" else "on"
+                tgt = 0.8 if archive == "no" else 0.35
+                self.row("1 throughput", "flush archive %s" % label, rate, "entries/s",
+                         "UNLINK --pipe limit", limit, rate / limit, ">= %.2f" % tgt, rate / limit >= tgt)
+                if archive == "no":
+                    off = rate
+            self.row("1 throughput", "flush archive off", off, "entries/s",
+                     "scan|xargs one-liner", oneliner, off / oneliner, ">= 3", off / oneliner >= 3)
+            self.row("1 throughput", "flush archive off", off, "entries/s",
+                     "redis-py SCAN+DEL", redispy, off / redispy, None, None)
+            self.row("1 throughput", "flush archive off", off, "entries/s",
+                     "limit, notify on + subscriber", limit_notify, off / limit_notify, None, None)
+            raw.update(limit_per_s=limit, limit_notify_per_s=limit_notify, oneliner_per_s=oneliner,
+                       redispy_per_s=redispy)
+        self.raw["1_throughput"] = raw
+
+    # ------------------------------------------------------------------
+    def s2_latency(self):
+        """GET latency of other clients while the daemon flushes at its default pacing."""
+        f = self.q(300000, 1000000)        # entries per flush, for each of archive off and on
+        g = self.q(100000, 300000)         # GETs per redis-benchmark run
+        raw = {"entries_per_flush": f, "gets_per_run": g, "clients": 10,
+               "pacing": "flush_max_entries_per_sec default (100000)"}
+        env = self.env
+        with env.scope("s2") as sc:
+            rs = sc.redis("r")
+            # the keys redis-benchmark GETs (key:__rand_int__ is key:%012d), outside the daemon's match
+            pipe = rs.r.pipeline(transaction=False)
+            for s in range(0, 100000, 1000):
+                pipe.mset({"key:%012d" % i: "x" * 20 for i in range(s, s + 1000)})
+            pipe.execute()
+            rs.populate(f, "a")
+            rs.populate(f, "b")
+            d = sc.daemon("d", [("off", rs, {"match": "a:*", "archive": "no"}),
+                                ("on", rs, {"match": "b:*", "archive": "yes"})],
+                          {"flush_when_at_least_bytes": HUGE})
+            d.wait_ready(timeout=120)
+
+            def getbench():
+                rc, out, secs = env.run(["redis-benchmark", "-s", rs.sock, "-t", "get", "-r", "100000",
+                                         "-n", str(g), "-c", "10", "--csv"], 120)
+                if rc:
+                    raise Failed("redis-benchmark failed: " + out)
+                return bench_csv(out)
+
+            for shard, label in (("off", "off"), ("on", "on")):
+                idle = getbench()
+                p = env.spawn(d.flush_argv(shard, f), stdout=subprocess.PIPE)
+                wait_for("the flush to start", 10, lambda: d.shard(shard)["flushing"] or p.poll() is not None)
+                fl0 = d.shard(shard)["flushed_entries_total"]
+                t0 = time.monotonic()
+                busy = getbench()
+                t1 = time.monotonic()
+                st = d.shard(shard)
+                covered = st["flushing"]
+                during_rate = (st["flushed_entries_total"] - fl0) / (t1 - t0)
+                if covered:  # the figure is in; stop the rest of the flush
+                    d.request("pause " + shard)
+                out, _ = p.communicate(timeout=600)
+                env.reaped(p)
+                d.request("resume " + shard)
+                rep = json.loads(out)
+                if not rep.get("ok") and rep.get("error") != "paused":
+                    raise Failed("flush: " + str(rep))
+                rate = rep["flushed"] / rep["seconds"]
+                raw["archive_" + label] = dict(idle=idle, flushing=busy, flush=rep, entries_per_s=rate,
+                                               entries_per_s_during_benchmark=during_rate,
+                                               flush_outlasted_benchmark=covered)
+                log("s2: archive %s: GET p50/p99 idle %.3f/%.3f ms, flushing %.3f/%.3f ms; %.0f entries/s%s" % (
+                    label, idle["p50_latency_ms"], idle["p99_latency_ms"], busy["p50_latency_ms"],
+                    busy["p99_latency_ms"], during_rate, "" if covered else " (the flush ended before the GETs)"))
+                ratio = busy["p99_latency_ms"] / idle["p99_latency_ms"]
+                self.row("2 latency", "GET p50 flushing, archive %s" % label, busy["p50_latency_ms"], "ms",
+                         "idle p50", idle["p50_latency_ms"], busy["p50_latency_ms"] / idle["p50_latency_ms"])
+                self.row("2 latency", "GET p99 flushing, archive %s" % label, busy["p99_latency_ms"], "ms",
+                         "idle p99", idle["p99_latency_ms"], ratio, "<= 2.5", ratio <= 2.5)
+                self.row("2 latency", "entries/s during GETs, archive %s" % label, during_rate, "entries/s",
+                         "default pacing", 100000, during_rate / 100000, None, None)
+        self.raw["2_latency"] = raw
+
+    # ------------------------------------------------------------------
+    def s3_tracking(self):
+        """SET throughput with the daemon tracking vs. without it."""
+        rounds = self.q(1, 3)
+        runs = {"pipelined -P 16": ["-P", "16", "-n", str(self.q(300000, 1000000))],
+                "not pipelined": ["-n", str(self.q(100000, 300000))]}
+        raw = {"rounds": rounds, "clients": 50, "keyspace": "-r 100000000 (nearly every SET creates a key)",
+               "figure": "best of the rounds", "results": {}}
+        env = self.env
+        res = {(k, m): [] for k in runs for m in ("base", "notify", "tracked")}
+        with env.scope("s3") as sc:
+            rs = sc.redis("r")
+
+            def setbench(args):
+                rs.r.flushall()
+                rc, out, _ = env.run(["redis-benchmark", "-s", rs.sock, "-t", "set", "-r", "100000000",
+                                      "-d", "100", "--csv"] + args, 300)
+                if rc:
+                    raise Failed("redis-benchmark failed: " + out)
+                return bench_csv(out)["rps"]
+
+            for rnd in range(rounds):
+                rs.r.config_set("notify-keyspace-events", "")
+                for k, args in runs.items():
+                    res[(k, "base")].append(setbench(args))
+                # what the notifications alone cost, with nobody subscribed
+                rs.r.config_set("notify-keyspace-events", "Egxen")
+                for k, args in runs.items():
+                    res[(k, "notify")].append(setbench(args))
+                rs.r.config_set("notify-keyspace-events", "")
+                d = sc.daemon("d%d" % rnd, [("s", rs, {})], {"flush_when_at_least_bytes": HUGE})
+                d.wait_ready()
+                c0, t0 = d.cpu(), time.monotonic()
+                for k, args in runs.items():
+                    res[(k, "tracked")].append(setbench(args))
+                raw.setdefault("daemon_cpu_share", []).append((d.cpu() - c0) / (time.monotonic() - t0))
+                raw.setdefault("events_total", []).append(d.shard("s")["events_total"])
+                raw["notify_keyspace_events_with_daemon"] = rs.r.config_get("notify-keyspace-events")[
+                    "notify-keyspace-events"]
+                d.stop()
+                shutil.rmtree(d.dir)
+            for k in runs:
+                base, tr = max(res[(k, "base")]), max(res[(k, "tracked")])
+                nt = max(res[(k, "notify")])
+                raw["results"][k] = {"base_rps": res[(k, "base")], "notify_only_rps": res[(k, "notify")],
+                                     "tracked_rps": res[(k, "tracked")]}
+                log("s3: SET %s: %.0f/s without the daemon, %.0f/s with notifications but no subscriber, "
+                    "%.0f/s tracked (%.2fx)" % (k, base, nt, tr, tr / base))
+                self.row("3 tracking", "SET/s notify on, no daemon, " + k, nt, "SET/s", "no daemon, notify off", base,
+                         nt / base)
+                self.row("3 tracking", "SET/s tracked, " + k, tr, "SET/s", "no daemon, notify off", base,
+                         tr / base, ">= 0.9", tr / base >= 0.9)
+        self.raw["3_tracking"] = raw
+
+    # ------------------------------------------------------------------
+    def s4_memory(self):
+        """Daemon RSS per tracked entry vs. a Redis zset index of the same keys."""
+        n = self.q(200000, 1000000)
+        raw = {"entries": n, "keys": "tools/gcs-loadgen (Ray-like mix, 16-byte values), tracked from keyspace events"}
+        env = self.env
+        with env.scope("s4") as sc:
+            rs = sc.redis("data")
+            d = sc.daemon("d", [("s", rs, {})], {"flush_when_at_least_bytes": HUGE})
+            d.wait_ready()
+            time.sleep(0.2)
+            rss0 = d.rss()
+            rc, out, secs = env.run([env.loadgen, "-s", rs.sock, "-c", str(n), "--value-size", "16", "-P", "1000"], 300)
+            if rc:
+                raise Failed("gcs-loadgen: " + out)
+            d.wait_tracked("s", n)
+            time.sleep(0.3)
+            st = d.shard("s")
+            rss1 = d.rss()
+            keys = rs.keys()
+            if len(keys) != n:
+                raise Failed("%d keys in Redis, expected %d" % (len(keys), n))
+            mean_len = sum(map(len, keys)) / n
+            per = (rss1 - rss0) / n
+            raw.update(rss_before=rss0, rss_after=rss1, tracked=st["tracked_entries"], ledger_bytes=st["ledger_bytes"],
+                       daemon_bytes_per_entry=per, ledger_bytes_per_entry=st["ledger_bytes"] / n,
+                       mean_key_len=mean_len, loadgen=out.strip())
+            d.stop()
+            rs.stop()
+
+            zs = sc.redis("index")
+            u0 = zs.used_memory()
+            pipe = zs.r.pipeline(transaction=False)
+            for i in range(0, n, 1000):
+                pipe.zadd("idx", {k: int(k.split(":")[1]) for k in keys[i:i + 1000]})
+                if i % 100000 == 0:
+                    pipe.execute()
+            pipe.execute()
+            u1 = zs.used_memory()
+            if zs.r.zcard("idx") != n:
+                raise Failed("zset has %d members" % zs.r.zcard("idx"))
+            zper = (u1 - u0) / n
+            raw.update(zset_used_memory_before=u0, zset_used_memory_after=u1, zset_bytes_per_entry=zper)
+            target = 48 + mean_len
+            log("s4: daemon %.1f B/entry (RSS delta; ledger_bytes %.1f B/entry), zset %.1f B/entry, "
+                "mean key length %.1f, target %.1f" % (per, st["ledger_bytes"] / n, zper, mean_len, target))
+            self.row("4 memory", "daemon RSS delta per entry", per, "B", "zset used_memory delta", zper,
+                     per / zper, "<= %.1f B (48 + key %.1f)" % (target, mean_len), per <= target)
+            self.row("4 memory", "daemon ledger_bytes per entry", st["ledger_bytes"] / n, "B",
+                     "zset used_memory delta", zper, st["ledger_bytes"] / n / zper, None, None)
+        self.raw["4_memory"] = raw
+
+    # ------------------------------------------------------------------
+    def s5_ordering(self):
+        """Share of removed keys that were among the oldest: gcs-flushd vs allkeys-lru."""
+        m = self.q(100000, 400000)
+        n = m // 4
+        rate = self.q(50000, 100000)
+        raw = {"written": m, "to_remove": n, "write_rate": rate,
+               "touched": "a read (GET, HGETALL, LRANGE, ZRANGE) of a random 30% of the older half (ids 1..M/2), 1.5 s after the writes"}
+        env = self.env
+        with env.scope("s5") as sc:
+            rd = sc.redis("daemon")
+            rl = sc.redis("lru", "--maxmemory-policy", "allkeys-lru")
+            d = sc.daemon("d", [("s", rd, {})], {"flush_when_at_least_bytes": HUGE, "archive": "no"})
+            d.wait_ready()
+            u_empty = rl.used_memory()
+            gens = [env.spawn([env.loadgen, "-s", r.sock, "-c", str(m), "-r", str(rate), "--value-size", "100",
+                               "--seed", "7", "-q"]) for r in (rd, rl)]
+            for p in gens:
+                if env.wait(p, 120):
+                    raise Failed("gcs-loadgen failed")
+            d.wait_tracked("s", m)
+            keys = rd.keys()
+            if sorted(keys) != sorted(rl.keys()) or len(keys) != m:
+                raise Failed("the two servers got different keys")
+            ident = {k: int(k.split(":")[1]) for k in keys}
+            by_id = sorted(keys, key=ident.get)
+            time.sleep(1.5)  # Redis's LRU clock ticks in seconds
+            rng = random.Random(5)
+            touched = rng.sample(by_id[:m // 2], int(0.3 * (m // 2)))
+            for r in (rd, rl):
+                pipe = r.r.pipeline(transaction=False)
+                for i, k in enumerate(touched):
+                    typ = k.split(":")[0]
+                    if typ == "object":
+                        pipe.hgetall(k)
+                    elif typ == "log":
+                        pipe.lrange(k, 0, -1)
+                    elif typ == "event":
+                        pipe.zrange(k, 0, -1)
+                    else:
+                        pipe.get(k)
+                    if i % 1000 == 999:
+                        pipe.execute()
+                pipe.execute()
+
+            def share(r):
+                left = set(r.keys())
+                removed = [k for k in keys if k not in left]
+                oldest = set(by_id[:len(removed)])
+                return len(removed), (sum(1 for k in removed if k in oldest) / len(removed)) if removed else None
+
+            rep = d.flush("s", n)
+            dn, dshare = share(rd)
+            u = rl.used_memory()
+            per_key = (u - u_empty) / m
+            maxmem = int(u - n * per_key)
+            rl.r.config_set("maxmemory", maxmem)
+
+            def settled():
+                e1 = int(rl.r.info("stats")["evicted_keys"])
+                time.sleep(0.3)
+                rl.r.ping()
+                return e1 > 0 and int(rl.r.info("stats")["evicted_keys"]) == e1
+            wait_for("LRU eviction to settle", 30, settled, 0.05)
+            ln, lshare = share(rl)
+            raw.update(daemon_flush=rep, daemon_removed=dn, daemon_share=dshare, lru_maxmemory=maxmem,
+                       lru_removed=ln, lru_share=lshare, lru_evicted_keys=int(rl.r.info("stats")["evicted_keys"]))
+            log("s5: removed %d / %d: gcs-flushd %.3f of them among the oldest; allkeys-lru removed %d, %.3f" % (
+                dn, m, dshare, ln, lshare))
+            self.row("5 ordering", "share oldest, gcs-flushd (%d of %d)" % (dn, m), dshare, "",
+                     "allkeys-lru (%d removed)" % ln, lshare, dshare / lshare if lshare else None, "1.00",
+                     dshare >= 1.0)
+        self.raw["5_ordering"] = raw
+
+    # ------------------------------------------------------------------
+    def s6_steady(self):
+        """Load above the threshold for a while: used_memory vs threshold, daemon CPU."""
+        secs = self.q(10, 30)
+        threshold = 32 * 1048576
+        load_rate = 25000
+        batch, period = 40000, 1
+        raw = {"seconds": secs, "threshold": threshold, "load_rate": load_rate, "flush_num_entries_each_time": batch,
+               "flush_period_secs": period, "flush_max_entries_per_sec": "default (100000)", "value_size": 300,
+               "sample_every_s": 0.5}
+        for archive in ("no", "yes"):
+            label = "off" if archive == "no" else "on"
+            raw["archive_" + label] = self.steady_run(archive, secs, threshold, load_rate, batch, period)
+        self.raw["6_steady"] = raw
+        self.plot(secs, threshold, load_rate, batch, period)
+
+    def steady_run(self, archive, secs, threshold, load_rate, batch, period):
+        env = self.env
+        label = "off" if archive == "no" else "on"
+        samples = []
+        with env.scope("s6-" + label) as sc:
+            rs = sc.redis("r")
+            d = sc.daemon("d", [("s", rs, {})], {"flush_when_at_least_bytes": threshold, "flush_period_secs": period,
+                                                 "flush_num_entries_each_time": batch, "archive": archive})
+            d.wait_ready()
+            gen = env.spawn([env.loadgen, "-s", rs.sock, "-c", "0", "-d", str(secs), "-r", str(load_rate), "-q"])
+            t0 = time.monotonic()
+            c0 = d.cpu()
+            nxt = t0
+            prev = None
+            while True:
+                now = time.monotonic()
+                st = d.shard("s")
+                um = rs.used_memory()
+                cpu = d.cpu()
+                t = now - t0
+                row = {"t": round(t, 3), "used_memory": um, "threshold": threshold,
+                       "flushed_total": st["flushed_entries_total"], "tracked": st["tracked_entries"],
+                       "daemon_cpu_s": round(cpu - c0, 3)}
+                if prev:
+                    dt = t - prev["t"]
+                    row["flushed_per_s"] = round((row["flushed_total"] - prev["flushed_total"]) / dt, 1)
+                    row["daemon_cpu_pct"] = round(100 * (row["daemon_cpu_s"] - prev["daemon_cpu_s"]) / dt, 1)
+                else:
+                    row["flushed_per_s"] = 0.0
+                    row["daemon_cpu_pct"] = 0.0
+                samples.append(row)
+                prev = row
+                if gen.poll() is not None:
+                    break
+                if t > secs + 10:
+                    raise Failed("gcs-loadgen did not stop")
+                nxt += 0.5
+                time.sleep(max(0, nxt - time.monotonic()))
+            wall = time.monotonic() - t0
+            cpu = d.cpu() - c0
+            env.reaped(gen)
+            st = d.shard("s")
+        cols = ["t", "used_memory", "threshold", "flushed_total", "flushed_per_s", "tracked", "daemon_cpu_s",
+                "daemon_cpu_pct"]
+        with open(os.path.join(self.out, "steady_state_archive_%s.csv" % label), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols)
+            w.writeheader()
+            w.writerows(samples)
+        first = next((i for i, s in enumerate(samples) if s["used_memory"] >= threshold), None)
+        if first is None:
+            raise Failed("used_memory never reached the threshold")
+        steady = samples[first:]
+        rel = [100.0 * (s["used_memory"] / threshold - 1) for s in steady]
+        over = [max(0.0, r) for r in rel]
+        mean_rel, mean_over, max_over = statistics.mean(rel), statistics.mean(over), max(rel)
+        share = cpu / wall
+        span = steady[-1]["t"] - steady[0]["t"]
+        rate = (steady[-1]["flushed_total"] - steady[0]["flushed_total"]) / span if span > 0 else 0.0
+        res = dict(samples=len(samples), reached_threshold_at_s=samples[first]["t"], mean_used_vs_threshold_pct=mean_rel,
+                   mean_overshoot_pct=mean_over, max_overshoot_pct=max_over, daemon_cpu_share=share,
+                   flushed_per_s_after_threshold=rate, flushed_total=st["flushed_entries_total"],
+                   flush_cycles=st["flush_cycles_total"], final_used_memory=samples[-1]["used_memory"])
+        log("s6: archive %s: used_memory vs 32 MiB threshold from %.1f s on: mean %+.1f%%, mean overshoot %.1f%%, "
+            "max %+.1f%%; %.0f flushed/s (load %d/s); daemon CPU %.1f%% of a core; %d flushed, %d cycles" % (
+                label, samples[first]["t"], mean_rel, mean_over, max_over, rate, load_rate, 100 * share,
+                st["flushed_entries_total"], st["flush_cycles_total"]))
+        sc_ = "6 steady"
+        self.row(sc_, "archive %s: used_memory mean vs threshold" % label, mean_rel, "%", "threshold 32 MiB")
+        self.row(sc_, "archive %s: used_memory max overshoot" % label, max_over, "%", "threshold 32 MiB")
+        self.row(sc_, "archive %s: flushed entries/s" % label, rate, "entries/s", "load entries/s", load_rate,
+                 rate / load_rate)
+        self.row(sc_, "archive %s: daemon CPU share" % label, 100 * share, "% core")
+        return res
+
+    def plot(self, secs, threshold, load_rate, batch, period):
+        png = os.path.join(self.out, "steady_state.png")
+        gp = shutil.which("gnuplot")
+        if not gp:
+            log("s6: no gnuplot; no PNG (script/bootstrap installs gnuplot-nox)")
+            return
+        panels = []
+        for label in ("off", "on"):
+            data = os.path.join(self.out, "steady_state_archive_%s.csv" % label)
+            if not os.path.exists(data):
+                continue
+            panels.append("""
+set title 'archive = %s'
+plot '%s' using 1:($2/1048576) with lines lw 2 title 'used_memory (MiB)', \\
+     '' using 1:($3/1048576) with lines dt 2 lc rgb 'red' title 'threshold (MiB)', \\
+     '' using 1:5 axes x1y2 with fsteps lc rgb '#2a9d2a' title 'flushed entries/s'
+""" % ("no" if label == "off" else "yes", data))
+        script = """
+set terminal %%s size 1000,%d noenhanced
+set output '%s'
+set datafile separator ','
+set key below horizontal autotitle columnhead
+set xlabel 'seconds'
+set ylabel 'used_memory (MiB)'
+set y2label 'flushed entries/s'
+set ytics nomirror
+set y2tics
+set y2range [0:*]
+set yrange [0:*]
+set xrange [0:%d]
+set grid
+set multiplot layout %d,1 title 'gcs-flushd steady state: gcs-loadgen at %d entries/s, threshold %d MiB, %d entries per %g s period'
+%s
+unset multiplot
+""" % (420 * len(panels), png, secs + 1, len(panels), load_rate, threshold // 1048576, batch, period, "".join(panels))
+        for term in ("pngcairo", "png"):  # gnuplot-nox has pngcairo; libgd's png otherwise
+            r = subprocess.run([gp], input=(script % term).encode(), capture_output=True, timeout=60)
+            if r.returncode == 0:
+                self.raw["6_steady"]["png"] = png
+                return
+        log("s6: gnuplot failed: " + r.stderr.decode(errors="replace"))
+
+    # ------------------------------------------------------------------
+    def s7_shards(self):
+        """One daemon, many small shards, concurrent forced flushes."""
+        counts = self.q([1, 8], [1, 8, 32])
+        k = self.q(25000, 50000)
+        raw = {"entries_per_shard": k, "archive": "no", "flush_max_entries_per_sec": 0, "runs": {}}
+        env = self.env
+        for ns in counts:
+            with env.scope("s7-%d" % ns) as sc:
+                servers = [sc.redis("r%d" % i) for i in range(ns)]
+                for rs in servers:
+                    rs.populate(k, "key")
+                d = sc.daemon("d", [("s%d" % i, rs, {}) for i, rs in enumerate(servers)],
+                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"})
+                d.wait_ready(timeout=120)
+                rss_ready = d.rss()
+                c0, t0 = d.cpu(), time.monotonic()
+                ps = [env.spawn(d.flush_argv("s%d" % i, k), stdout=subprocess.PIPE) for i in range(ns)]
+                reps = []
+                for p in ps:
+                    out, _ = p.communicate(timeout=300)
+                    env.reaped(p)
+                    reps.append(json.loads(out))
+                wall = time.monotonic() - t0
+                cpu = d.cpu() - c0
+                flushed = sum(r.get("flushed", 0) for r in reps)
+                if flushed != ns * k or not all(r.get("ok") for r in reps):
+                    raise Failed("flushed %d of %d: %s" % (flushed, ns * k, [r for r in reps if not r.get("ok")]))
+                agg = flushed / wall
+                run = dict(shards=ns, flushed=flushed, wall_s=wall, entries_per_s=agg, daemon_cpu_share=cpu / wall,
+                           rss_ready=rss_ready, rss_after=d.rss(), vm_hwm=d.hwm(),
+                           max_shard_seconds=max(r["seconds"] for r in reps))
+                raw["runs"][str(ns)] = run
+                log("s7: %2d shards: %.0f entries/s aggregate, daemon CPU %.0f%%, RSS %.1f MiB (peak %.1f)" % (
+                    ns, agg, 100 * cpu / wall, run["rss_after"] / 1048576, run["vm_hwm"] / 1048576))
+                base = raw["runs"]["1"]["entries_per_s"]
+                self.row("7 shards", "%d shards: entries/s" % ns, agg, "entries/s", "1 shard", base, agg / base)
+                self.row("7 shards", "%d shards: daemon CPU, RSS" % ns, 100 * cpu / wall, "% core",
+                         "RSS %.1f MiB" % (run["vm_hwm"] / 1048576), None, None)
+        self.raw["7_shards"] = raw
+
+    # ------------------------------------------------------------------
+    def run(self):
+        scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
+                     ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards)]
+        only = set(self.args.only.split(",")) if self.args.only else None
+        failed = []
+        t_all = time.monotonic()
+        for key, fn in scenarios:
+            if only and key not in only:
+                continue
+            t0 = time.monotonic()
+            log("scenario %s: %s" % (key, fn.__doc__.strip()))
+            try:
+                fn()
+            except Failed as e:
+                log("scenario %s FAILED: %s" % (key, e))
+                failed.append(key)
+                self.row("%s" % key, "FAILED: %s" % e, None, "")
+            self.timings[key] = round(time.monotonic() - t0, 1)
+        self.timings["total"] = round(time.monotonic() - t_all, 1)
+        self.report()
+        return 1 if failed else 0
+
+    def machine(self):
+        def sh(cmd):
+            try:
+                return subprocess.run(cmd, shell=True, capture_output=True, timeout=10).stdout.decode().strip()
+            except Exception:
+                return None
+        return {"cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-"), "cores": os.cpu_count(),
+                "mem": sh("grep MemTotal /proc/meminfo"), "kernel": os.uname().release,
+                "os": sh(". /etc/os-release && echo $PRETTY_NAME"), "redis": sh("redis-server --version"),
+                "commit": sh("git -C '%s' rev-parse --short HEAD" % TOP),
+                "dirty": bool(sh("git -C '%s' status --porcelain -- src tools" % TOP)),
+                "tmp_fs": sh("df -T '%s' | tail -1" % self.args.tmp),
+                "load_before": open("/proc/loadavg").read().split()[:3]}
+
+    def report(self):
+        def fmt(v):
+            if v is None:
+                return "-"
+            if isinstance(v, bool):
+                return "yes" if v else "NO"
+            if isinstance(v, str):
+                return v
+            if abs(v) >= 1000:
+                return "%.0f" % v
+            if abs(v) >= 10:
+                return "%.1f" % v
+            return "%.3g" % v
+        head = ["scenario", "figure", "value", "unit", "baseline", "baseline value", "ratio", "target", "holds"]
+        keys = ["scenario", "figure", "value", "unit", "baseline", "baseline_value", "ratio", "target", "holds"]
+        table = [head] + [[fmt(r[k]) for k in keys] for r in self.rows]
+        for r, row in zip(self.rows, table[1:]):
+            if r["ratio"] is not None:
+                row[6] = "%.2f" % r["ratio"]
+        widths = [max(len(t[i]) for t in table) for i in range(len(head))]
+        lines = []
+        for j, t in enumerate(table):
+            lines.append("  ".join(c.ljust(w) if i in (0, 1, 3, 4, 7) else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(t, widths))).rstrip())
+            if j == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        text = "\n".join(lines)
+        mode = "quick" if self.quick else "full"
+        print("\ngcs-flushd benchmarks (%s run; %s)\n" % (mode, ", ".join(("%s %ss" if k == "total" else "s%s %ss") % (k, v) for k, v in self.timings.items())))
+        print(text)
+        with open(os.path.join(self.out, "table.txt"), "w") as f:
+            f.write(text + "\n")
+        with open(os.path.join(self.out, "results.csv"), "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.rows)
+        with open(os.path.join(self.out, "results.json"), "w") as f:
+            json.dump({"mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": self.mach,
+                       "timings_s": self.timings, "table": self.rows, "raw": self.raw}, f, indent=1)
+        print("\nbench: raw numbers in %s/results.{csv,json}, steady state in %s/steady_state_archive_{off,on}.csv and steady_state.png" % (
+            self.out, self.out))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tmp", required=True)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", help="comma-separated scenario numbers (for development)")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+
+    def term(sig, frame):
+        raise SystemExit(128 + sig)
+    signal.signal(signal.SIGTERM, term)
+    suite = Suite(args)
+    suite.mach = suite.machine()
+    try:
+        rc = suite.run()
+    finally:
+        suite.env.stop_all()
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
