@@ -27,6 +27,7 @@ struct cmd {
 	int min_args, max_args;	/* not counting the command word */
 	const char *usage;
 	void (*run)(struct cmd_ctx *c);
+	bool mutating;		/* changes what the daemon does: see control_admin */
 };
 
 int cmd_parse(const char *line, size_t len, char *storage, char *argv[], int max, const char **err)
@@ -175,12 +176,55 @@ static void run_flush(struct cmd_ctx *c)
 }
 
 static const struct cmd commands[] = {
-	{"status", 0, 0, "status", run_status},
-	{"flush", 1, 2, "flush SHARD [N]", run_flush},
-	{"pause", 0, 1, "pause [SHARD]", run_pause},
-	{"resume", 0, 1, "resume [SHARD]", run_resume},
-	{"reload", 0, 0, "reload", run_reload},
+	{"status", 0, 0, "status", run_status, false},
+	{"flush", 1, 2, "flush SHARD [N]", run_flush, true},
+	{"pause", 0, 1, "pause [SHARD]", run_pause, true},
+	{"resume", 0, 1, "resume [SHARD]", run_resume, true},
+	{"reload", 0, 0, "reload", run_reload, true},
 };
+
+/* Is gid among the supplementary groups of pid?  Read from /proc, which
+ * never blocks (a group database lookup might); false when unreadable. */
+static bool in_group(pid_t pid, gid_t gid)
+{
+	char path[64], line[1024];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line + 7, *end;
+
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (;;) {
+			unsigned long g = strtoul(p, &end, 10);
+
+			if (end == p)
+				break;
+			found |= (gid_t)g == gid;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+/* control_admin: root always; the socket's group when "group"; anyone
+ * who could connect when "anyone". */
+static bool may_mutate(const struct daemon *d, const struct ctl_peer *peer)
+{
+	const char *who = d->conf->control_admin;
+
+	if (peer->uid == 0 || strcmp(who, "anyone") == 0)
+		return true;
+	if (strcmp(who, "group") != 0 || peer->uid == (uid_t)-1)
+		return false;
+	return peer->gid == d->ctl_group || in_group(peer->pid, d->ctl_group);
+}
 
 static void command_list(struct buf *b)
 {
@@ -230,6 +274,12 @@ static bool cmd_run(struct daemon *d, struct ctl_client *cl, const char *line, s
 		error_reply(reply, msg.data);
 	} else if (argc - 1 < cmd->min_args || argc - 1 > cmd->max_args) {
 		buf_printf(&msg, "usage: %s", cmd->usage);
+		error_reply(reply, msg.data);
+	} else if (cmd->mutating && !may_mutate(d, ctl_client_peer(cl))) {
+		buf_printf(&msg, "permission denied: '%s' needs root%s (control_admin = %s; you are uid %d)", cmd->name,
+			   strcmp(d->conf->control_admin, "group") == 0 ? " or the control socket's group" : "",
+			   d->conf->control_admin, (int)ctl_client_peer(cl)->uid);
+		log_notice("control: refused '%s' from uid %d", cmd->name, (int)ctl_client_peer(cl)->uid);
 		error_reply(reply, msg.data);
 	} else {
 		log_debug("control request: %s", argv[0]);

@@ -35,6 +35,10 @@ static const struct conf_key conf_table[] = {
 	 CK_RESTART, "path of the UNIX control socket"},
 	{"control_socket_mode", CS_DAEMON, CT_MODE, D(control_socket_mode), "0660", 0, 0777,
 	 CK_RESTART, "file mode of the control socket (octal)"},
+	{"control_socket_group", CS_DAEMON, CT_STR, D(control_socket_group), "", NOLIMIT,
+	 CK_RESTART, "group owning the control socket; empty: the daemon's own group"},
+	{"control_admin", CS_DAEMON, CT_STR, D(control_admin), "group", NOLIMIT,
+	 0, "who may flush, pause, resume and reload: root, group or anyone"},
 	{"state_dir", CS_DAEMON, CT_STR, D(state_dir), "/var/lib/gcs-flushd", NOLIMIT,
 	 CK_RESTART, "directory for the daemon's persistent state"},
 	{"log_level", CS_DAEMON, CT_LOGLEVEL, D(log_level), "info", NOLIMIT,
@@ -557,6 +561,10 @@ static void validate_daemon(struct parse *p)
 	if (strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path) || c->control_socket[0] == '\0')
 		perr(p, c->key_line[key_index(k)], "control_socket", "path is empty or longer than %zu bytes",
 		     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	if (strcmp(c->control_admin, "root") != 0 && strcmp(c->control_admin, "group") != 0 &&
+	    strcmp(c->control_admin, "anyone") != 0)
+		perr(p, c->key_line[key_index(conf_key_find("control_admin"))], "control_admin",
+		     "'%s': expected root, group or anyone", c->control_admin);
 	if (c->state_dir[0] != '/')
 		perr(p, c->key_line[key_index(conf_key_find("state_dir"))], "state_dir", "must be an absolute path");
 }

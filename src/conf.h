@@ -91,6 +91,8 @@ struct conf {
 	char *path;
 	char *control_socket;
 	uint64_t control_socket_mode;
+	char *control_socket_group;
+	char *control_admin;
 	char *state_dir;
 	int log_level;
 	int key_line[CONF_MAX_KEYS];

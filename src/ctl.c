@@ -29,6 +29,7 @@ struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	struct ctl_client *next, *prev;
+	struct ctl_peer peer;
 	bool request_read;	/* its one request went to the handler */
 	bool answered;		/* the reply is written or being written */
 };
@@ -167,6 +168,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	cl = xcalloc(1, sizeof(*cl));
 	cl->ctl = c;
+	cl->peer.uid = (uid_t)-1;	/* unknown: trusted with nothing */
+	cl->peer.gid = (gid_t)-1;
+	{
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+			cl->peer.pid = cred.pid;
+			cl->peer.uid = cred.uid;
+			cl->peer.gid = cred.gid;
+		}
+	}
 	cl->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (cl->bev == NULL) {
 		evutil_closesocket(fd);
@@ -183,6 +196,11 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_setcb(cl->bev, on_client_read, on_client_write, on_client_event, cl);
 	bufferevent_set_timeouts(cl->bev, &idle, &idle);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+}
+
+const struct ctl_peer *ctl_client_peer(const struct ctl_client *cl)
+{
+	return &cl->peer;
 }
 
 static void on_resume_accept(evutil_socket_t fd, short what, void *arg)
@@ -237,7 +255,7 @@ static int clear_stale(const struct sockaddr_un *sun, char **err)
 	return 0;
 }
 
-static int listen_on(const char *path, mode_t mode, char **err)
+static int listen_on(const char *path, mode_t mode, gid_t group, char **err)
 {
 	struct sockaddr_un sun;
 	mode_t old;
@@ -266,7 +284,7 @@ static int listen_on(const char *path, mode_t mode, char **err)
 		return -1;
 	}
 	umask(old);
-	if (chmod(path, mode) < 0 || listen(fd, 128) < 0) {
+	if (chown(path, (uid_t)-1, group) < 0 || chmod(path, mode) < 0 || listen(fd, 128) < 0) {
 		*err = xasprintf("%s: %s", path, strerror(errno));
 		unlink(path);
 		close(fd);
@@ -275,11 +293,11 @@ static int listen_on(const char *path, mode_t mode, char **err)
 	return fd;
 }
 
-struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode,
+struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode, gid_t group,
 		     ctl_handler_fn *handler, void *arg, char **err)
 {
 	struct ctl *c;
-	int fd = listen_on(path, mode, err);
+	int fd = listen_on(path, mode, group, err);
 
 	if (fd < 0)
 		return NULL;

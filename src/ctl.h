@@ -25,9 +25,17 @@ typedef void ctl_handler_fn(void *arg, struct ctl_client *cl, const char *line, 
 /* Sends reply (one JSON object; the newline is added) and closes. */
 void ctl_reply(struct ctl_client *cl, struct buf *reply);
 
+/* Who is on the other end (SO_PEERCRED), taken when it connected. */
+struct ctl_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+const struct ctl_peer *ctl_client_peer(const struct ctl_client *cl);
+
 /* Binds and listens.  Refuses when another daemon answers on path; removes a
  * stale socket.  Returns NULL with a message in *err. */
-struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode,
+struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode, gid_t group,
 		     ctl_handler_fn *handler, void *arg, char **err);
 /* Stops listening, drops clients and removes the socket file. */
 void ctl_close(struct ctl *c);

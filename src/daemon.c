@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -68,7 +69,19 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 		*err = xstrdup("cannot create the DNS resolver");
 		return -1;
 	}
-	d->ctl = ctl_open(base, conf->control_socket, (mode_t)conf->control_socket_mode, cmd_handle, d, err);
+	d->ctl_group = getegid();
+	if (*conf->control_socket_group) {
+		/* At start-up only: a name lookup may block. */
+		struct group *g = getgrnam(conf->control_socket_group);
+
+		if (g == NULL) {
+			*err = xasprintf("control_socket_group: no group named '%s'", conf->control_socket_group);
+			return -1;
+		}
+		d->ctl_group = g->gr_gid;
+	}
+	d->ctl = ctl_open(base, conf->control_socket, (mode_t)conf->control_socket_mode, d->ctl_group, cmd_handle,
+			  d, err);
 	if (d->ctl == NULL)
 		return -1;
 	d->shards = xcalloc(conf->nshards, sizeof(*d->shards));
@@ -173,6 +186,8 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 	free(nc->state_dir);
 	nc->state_dir = xstrdup(d->conf->state_dir);
 	nc->control_socket_mode = d->conf->control_socket_mode;
+	free(nc->control_socket_group);
+	nc->control_socket_group = xstrdup(d->conf->control_socket_group);
 
 	buf_init(&added);
 	buf_init(&removed);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "conf.h"
 #include "json.h"
@@ -21,6 +22,7 @@ struct daemon {
 	struct shard **shards;		/* in config order */
 	size_t nshards;
 	struct ctl *ctl;
+	gid_t ctl_group;		/* owns the control socket */
 	double start_mono;
 };
 
