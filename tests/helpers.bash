@@ -83,7 +83,15 @@ common_teardown() {
 # Fails when the daemon log has error lines no test asked for, and always
 # on sanitizer reports.
 check_daemon_log() {
-	local bad
+	local bad f
+
+	for f in "$TEST_DIR"/valgrind.*.log; do
+		if [[ -s $f ]]; then
+			echo "# valgrind report in $f:" >&2
+			sed 's/^/#   /' "$f" >&2
+			return 1
+		fi
+	done
 
 	bad=$(grep -E 'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer' "$DAEMON_LOG" || true)
 	if [[ -n $bad ]]; then
@@ -340,19 +348,26 @@ ctl_answers() {
 # daemon_start [CONF]: starts gcs-flushd in the background and waits until
 # its control socket answers status.
 daemon_start() {
-	local conf=${1:-$CONF} i
+	local conf=${1:-$CONF} i wrap=()
 
-	"$GCS_FLUSHD" -c "$conf" >>"$TEST_DIR/daemon.out" 2>>"$DAEMON_LOG" 3>&- </dev/null &
+	# GCS_TEST_VALGRIND=1: run the daemon under memcheck; any error or leak
+	# fails the test (check_daemon_log), and so does its exit status.
+	if [[ ${GCS_TEST_VALGRIND:-} == 1 ]]; then
+		wrap=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
+			--errors-for-leak-kinds=definite,indirect --error-exitcode=99
+			--log-file="$TEST_DIR/valgrind.%p.log")
+	fi
+	"${wrap[@]}" "$GCS_FLUSHD" -c "$conf" >>"$TEST_DIR/daemon.out" 2>>"$DAEMON_LOG" 3>&- </dev/null &
 	DAEMON_PID=$!
 	record_pid daemon "$DAEMON_PID"
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		ctl_answers && return 0
 		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
 			fail "gcs-flushd exited at start: $(cat "$DAEMON_LOG")"
 		fi
 		sleep 0.05
 	done
-	fail "gcs-flushd did not answer on $CTL_SOCK within 10 s: $(cat "$DAEMON_LOG")"
+	fail "gcs-flushd did not answer on $CTL_SOCK within 30 s: $(cat "$DAEMON_LOG")"
 }
 
 # daemon_stop: SIGTERM, bounded wait, asserts exit status 0.
