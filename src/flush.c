@@ -126,13 +126,6 @@ static void finish(struct flush *f)
 	f->error = NULL;
 }
 
-/* Up to FLUSH_DEPTH chunks in flight without a rate limit, so that the
- * server never waits for us; one under a limit, for even pacing. */
-static size_t depth(const struct flush *f)
-{
-	return f->max_per_sec == 0 ? FLUSH_DEPTH : 1;
-}
-
 /* A chunk leaves the pipeline (usually the oldest; a failed one may not be). */
 static void chunk_release(struct flush *f, struct chunk *c)
 {
@@ -410,15 +403,17 @@ static size_t chunk_size(const struct flush *f)
 	return (size_t)n;
 }
 
-/* Starts chunks until the pipeline is full, the cycle has taken its N, or
- * the pacing says wait. */
+/* Starts chunks until FLUSH_DEPTH are in flight (so that the server never
+ * waits for us, or for an archive write), the cycle has taken its N, or
+ * the pacing says wait: a rate limit holds, as each chunk starts no
+ * sooner than its due time. */
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 {
 	struct flush *f = arg;
 
 	(void)fd;
 	(void)what;
-	while (f->running && !f->stopping && f->to_take > 0 && f->inflight < depth(f)) {
+	while (f->running && !f->stopping && f->to_take > 0 && f->inflight < FLUSH_DEPTH) {
 		double now = time_mono();
 		struct chunk *c;
 

@@ -21,8 +21,8 @@ struct flush;
 /* With the archive each key is dumped twice and hashed: smaller chunks
  * keep a chunk's server time near 1 ms. */
 #define FLUSH_ARCHIVE_CHUNK_MAX 200
-/* Chunks in flight at once without a rate limit: the server deletes one
- * while the next is on its way (and, with the archive, while we write). */
+/* Chunks in flight at once: the server deletes one while the next is on
+ * its way (and, with the archive, while we write). */
 #define FLUSH_DEPTH 4
 
 struct flush_result {

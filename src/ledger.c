@@ -26,7 +26,7 @@
 
 struct ledger {
 	struct ledger_entry *head, *tail;
-	struct ledger_entry **table;	/* open addressing, linear probing */
+	uintptr_t *table;		/* open addressing, linear probing: see slot_of */
 	size_t cap;			/* power of two */
 	size_t used;			/* entries in table (= tracked keys) */
 	size_t key_bytes;
@@ -99,28 +99,64 @@ void ledger_clear(struct ledger *l)
 
 /* ---- the index ----------------------------------------------------------- */
 
+/* A slot holds an entry's address with 16 bits of its hash in the top
+ * bits, which user-space addresses leave free (they fit in 48).  A probe
+ * then rejects almost every other key without touching its entry, which
+ * would be a cache miss each: the index is the daemon's hot spot. */
+#define SLOT_PTR ((UINT64_C(1) << 48) - 1)
+
+/* The tag mixes all of the hash: its low bits already chose the bucket. */
+static uintptr_t tag_of(uint32_t h)
+{
+	return (uintptr_t)((uint32_t)(h * 2654435761u) >> 16) << 48;
+}
+
+static uintptr_t slot_of(const struct ledger_entry *e)
+{
+	uintptr_t p = (uintptr_t)e;
+
+	if ((p & ~(uintptr_t)SLOT_PTR) != 0)
+		abort();	/* an address beyond 48 bits: not on Linux without asking */
+	return p | tag_of(e->hash);
+}
+
+static struct ledger_entry *slot_entry(uintptr_t v)
+{
+	return (struct ledger_entry *)(v & SLOT_PTR);
+}
+
 static size_t find_slot(const struct ledger *l, const char *key, size_t klen, uint32_t h)
 {
 	size_t mask = l->cap - 1;
+	uintptr_t tag = tag_of(h);
 
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
-		struct ledger_entry *e = l->table[i];
+		uintptr_t v = l->table[i];
+		const struct ledger_entry *e;
 
-		if (e == NULL || (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0))
+		if (v == 0)
+			return i;
+		if ((v & ~(uintptr_t)SLOT_PTR) != tag)
+			continue;
+		e = slot_entry(v);
+		if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
 			return i;
 	}
 }
 
 static void index_grow(struct ledger *l)
 {
-	struct ledger_entry **old = l->table;
+	uintptr_t *old = l->table;
 	size_t oldcap = l->cap;
 
 	l->cap *= 2;
 	l->table = xcalloc(l->cap, sizeof(*l->table));
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i] != NULL)
-			l->table[find_slot(l, old[i]->key, old[i]->klen, old[i]->hash)] = old[i];
+	for (size_t i = 0; i < oldcap; i++) {
+		const struct ledger_entry *e = slot_entry(old[i]);
+
+		if (old[i] != 0)
+			l->table[find_slot(l, e->key, e->klen, e->hash)] = old[i];
+	}
 	free(old);
 }
 
@@ -130,18 +166,18 @@ static void index_delete(struct ledger *l, size_t i)
 {
 	size_t mask = l->cap - 1, j = i;
 
-	l->table[i] = NULL;
+	l->table[i] = 0;
 	for (;;) {
 		size_t home;
 
 		j = (j + 1) & mask;
-		if (l->table[j] == NULL)
+		if (l->table[j] == 0)
 			return;
-		home = l->table[j]->hash & mask;
+		home = slot_entry(l->table[j])->hash & mask;
 		/* Move j back into i unless its home lies in (i, j]. */
 		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			l->table[i] = l->table[j];
-			l->table[j] = NULL;
+			l->table[j] = 0;
 			i = j;
 		}
 	}
@@ -154,7 +190,7 @@ static struct ledger_entry *lookup(const struct ledger *l, const char *key, size
 
 	if (slot != NULL)
 		*slot = i;
-	return l->table[i];
+	return slot_entry(l->table[i]);
 }
 
 /* ---- the list --------------------------------------------------------------- */
@@ -211,7 +247,7 @@ static void track(struct ledger *l, struct ledger_entry *pos, struct ledger_entr
 {
 	if ((l->used + 1) * 10 > l->cap * 7)
 		index_grow(l);
-	l->table[find_slot(l, e->key, e->klen, e->hash)] = e;
+	l->table[find_slot(l, e->key, e->klen, e->hash)] = slot_of(e);
 	l->used++;
 	l->key_bytes += e->klen;
 	list_insert_before(l, pos, e);
