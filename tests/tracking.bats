@@ -235,6 +235,11 @@ tracked_is_live() {
 	wait_for shard_state_in b down connecting
 	c0=$(status_field a flush_cycles_total)
 	wait_for -t 10 field_at_least a flush_cycles_total $((c0 + 3))
+	# A forced flush is refused while an automatic one runs: pause first
+	# (a forced flush works while paused).
+	run ctl pause a
+	assert_success
+	wait_for not_flushing a
 	r=$(flush_req a 5)
 	[[ $(jget "$r" "j['ok']") == true ]] || fail "flush a while b is down: $r"
 	run status_field a state
