@@ -153,7 +153,7 @@ static uint64_t seg_name_seq(const char *name, bool tmp)
 {
 	uint64_t seq = 0;
 
-	if (strncmp(name, "seg-", 4) != 0 || strcmp(name + 14, tmp ? ".gca.tmp" : ".gca") != 0)
+	if (strlen(name) < 14 || strncmp(name, "seg-", 4) != 0 || strcmp(name + 14, tmp ? ".gca.tmp" : ".gca") != 0)
 		return 0;
 	for (int i = 4; i < 14; i++) {
 		if (name[i] < '0' || name[i] > '9')

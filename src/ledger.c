@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,15 +300,19 @@ static void log_record(struct ledger *l, char type, uint32_t created, const char
 static long replay(struct ledger *l, FILE *f)
 {
 	unsigned char hdr[9];
-	char *data = NULL;
-	size_t cap = 0;
-	long good = LEDGER_MAGIC_LEN;
+	size_t cap = 64;
+	char *data = xmalloc(cap);	/* never NULL: an empty key is a real key */
+	long good = LEDGER_MAGIC_LEN, size;
+	struct stat st;
 
+	size = fstat(fileno(f), &st) == 0 ? (long)st.st_size : LONG_MAX;
 	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
 		uint32_t created = get_u32(hdr + 1), len = get_u32(hdr + 5);
 
-		if (len > LEDGER_KEY_MAX)
-			break;	/* no key is that long: a torn or garbled tail */
+		/* A length past the end of the file is a torn or garbled tail:
+		 * do not allocate for it. */
+		if (len > LEDGER_KEY_MAX || (long)len > size - ftell(f))
+			break;
 		if (len > cap) {
 			cap = len;
 			data = xrealloc(data, cap);
