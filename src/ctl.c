@@ -2,8 +2,10 @@
  *
  * Each client is a bufferevent with read and write timeouts.  Input is
  * capped at one request line: a longer line gets an error reply, and a
- * client that sends nothing is dropped after CTL_IDLE_SECS, so no client
- * can pin memory or a slot for long. */
+ * client that sends nothing is dropped after CTL_IDLE_SECS, and one that
+ * trickles its line (a byte at a time, each resetting the idle timer) is
+ * dropped CTL_REQUEST_SECS after it connected, so no client can pin memory
+ * or a slot for long. */
 #include "config.h"
 
 #include <errno.h>
@@ -29,6 +31,7 @@ struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	struct ctl_client *next, *prev;
+	struct event *deadline;	/* the request line's, from accept */
 	struct ctl_peer peer;
 	bool request_read;	/* its one request went to the handler */
 	bool answered;		/* the reply is written or being written */
@@ -56,6 +59,7 @@ static void client_free(struct ctl_client *cl)
 	if (cl->next)
 		cl->next->prev = cl->prev;
 	c->nclients--;
+	event_free(cl->deadline);
 	bufferevent_free(cl->bev);
 	free(cl);
 }
@@ -152,11 +156,21 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
 	client_free(cl);
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	(void)fd;
+	(void)what;
+	if (!cl->request_read && !cl->answered)
+		client_error(cl, "no complete request line within 10 seconds");
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
 {
 	struct ctl *c = arg;
 	struct ctl_client *cl;
-	struct timeval idle = {CTL_IDLE_SECS, 0};
+	struct timeval idle = {CTL_IDLE_SECS, 0}, whole = {CTL_REQUEST_SECS, 0};
 
 	(void)l;
 	(void)sa;
@@ -196,6 +210,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	bufferevent_setcb(cl->bev, on_client_read, on_client_write, on_client_event, cl);
 	bufferevent_set_timeouts(cl->bev, &idle, &idle);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+	cl->deadline = evtimer_new(c->base, on_deadline, cl);
+	if (cl->deadline == NULL)
+		abort();
+	event_add(cl->deadline, &whole);
 }
 
 const struct ctl_peer *ctl_client_peer(const struct ctl_client *cl)

@@ -10,6 +10,7 @@
 
 #define CTL_MAX_LINE 4096
 #define CTL_IDLE_SECS 5		/* a client that says nothing is dropped */
+#define CTL_REQUEST_SECS 10	/* the whole request line must come within this */
 #define CTL_MAX_CLIENTS 1024
 
 struct event_base;
