@@ -18,6 +18,7 @@ struct ledger_entry {
 	uint32_t created;	/* unix seconds */
 	uint32_t klen;
 	bool mark;
+	bool recreated;		/* taken, and its key tracked again since */
 	char key[];
 };
 

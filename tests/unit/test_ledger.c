@@ -233,6 +233,26 @@ static void test_log_edges(void)
 	ok(ledger_retain(l, keep_not_x, NULL) == 2, "retain drops the keys no longer wanted");
 	l = reopen(l);
 	check_order(l, "b c a", "and the log forgets them");
+
+	/* "b" out for deletion twice at once: flushed, created again, taken
+	 * again before the first deletion settled. */
+	n = ledger_take(l, v, 1);
+	add(l, "b");
+	n += ledger_take(l, v + 1, 3);
+	ok(n == 4 && ledger_count(l) == 0, "a key can be out for deletion twice");
+	add(l, "b");		/* and created a third time */
+	ledger_done(l, v[0]);
+	ledger_done(l, v[3]);
+	ledger_put_back(l, v + 1, 2);
+	l = reopen(l);
+	check_order(l, "c a b", "each settles on its own, and the live key survives a restart");
+
+	n = ledger_take(l, v, 1);
+	add(l, "c");
+	ledger_remove(l, "c", 1);	/* created again, then deleted again */
+	ledger_done(l, v[0]);
+	l = reopen(l);
+	check_order(l, "a b", "a key deleted after it was re-created stays deleted");
 	ledger_free(l);
 	unlink(PATH);
 }
