@@ -394,13 +394,19 @@ static size_t chunk_size(const struct flush *f)
 {
 	/* DUMP twice and a hash per key cost the server more than UNLINK. */
 	uint64_t max = f->archive ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
-	uint64_t n = f->to_take < max ? f->to_take : max;
+	uint64_t paced;
 
-	/* Under a rate limit, chunks of a hundredth of a second's worth keep
-	 * the deletions spread out rather than bunched. */
-	if (f->max_per_sec != 0 && n > f->max_per_sec / 100)
-		n = f->max_per_sec / 100 ? f->max_per_sec / 100 : 1;
-	return (size_t)n;
+	/* Under a rate limit, small chunks keep the deletions spread out
+	 * rather than bunched.  An archive chunk costs an fdatasync, so it
+	 * stays at a hundredth of a second's worth. */
+	if (f->max_per_sec != 0) {
+		paced = f->archive ? f->max_per_sec / 100 : f->max_per_sec / 1000;
+		if (!f->archive && paced < FLUSH_PACED_CHUNK_MIN)
+			paced = FLUSH_PACED_CHUNK_MIN;
+		if (paced < max)
+			max = paced ? paced : 1;
+	}
+	return (size_t)(f->to_take < max ? f->to_take : max);
 }
 
 /* Starts chunks until FLUSH_DEPTH are in flight (so that the server never
@@ -435,10 +441,13 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		f->to_take -= c->n;
-		/* Pace: each chunk may start its share of a second after the last;
-		 * a late one does not let the next burst to catch up. */
-		if (f->max_per_sec != 0)
-			f->chunk_due = (f->chunk_due > now ? f->chunk_due : now) + (double)c->n / (double)f->max_per_sec;
+		/* Pace: each chunk may start its share of a second after the last.
+		 * Lateness up to FLUSH_PACE_SLACK is made up; more is forgiven. */
+		if (f->max_per_sec != 0) {
+			if (f->chunk_due < now - FLUSH_PACE_SLACK)
+				f->chunk_due = now - FLUSH_PACE_SLACK;
+			f->chunk_due += (double)c->n / (double)f->max_per_sec;
+		}
 		f->chunks[f->inflight++] = c;
 		send_chunk(c);
 	}
