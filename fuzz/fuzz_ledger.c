@@ -98,11 +98,11 @@ static void check_entries(const struct ledger *l, const struct model *m, size_t 
 			skip--;
 			continue;
 		}
-		FUZZ_CHECK(e != NULL && !e->mark);
+		FUZZ_CHECK(e != NULL && !ledger_is_mark(e));
 		FUZZ_CHECK(e->klen == m->v[i].klen && memcmp(e->key, m->v[i].key, e->klen) == 0);
 		FUZZ_CHECK(e->created == m->v[i].created);
 		FUZZ_CHECK(ledger_contains(l, e->key, e->klen));
-		e = e->next;
+		e = ledger_next(e);
 	}
 	FUZZ_CHECK(e == NULL);
 }

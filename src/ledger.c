@@ -60,6 +60,75 @@ static uint32_t hash_key(uint32_t seed, const char *key, size_t klen)
 	return h;
 }
 
+/* The links are 48-bit addresses, six bytes each, which is what makes the
+ * entry header 24 bytes rather than 32; entries are 8-byte aligned, so the
+ * low bits of prev carry the flags.  Byte by byte: no alignment or
+ * endianness assumed, and compilers turn it into plain loads. */
+#define LINK_BYTES 6
+#define F_MARK 1u
+#define F_RECREATED 2u
+#define F_ALL 7u
+
+static uint64_t link_get(const struct ledger_entry *e, int which)
+{
+	const unsigned char *b = e->link + which * LINK_BYTES;
+	uint64_t v = 0;
+
+	for (int i = LINK_BYTES - 1; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+static void link_set(struct ledger_entry *e, int which, uint64_t v)
+{
+	unsigned char *b = e->link + which * LINK_BYTES;
+
+	for (int i = 0; i < LINK_BYTES; i++, v >>= 8)
+		b[i] = (unsigned char)v;
+}
+
+static struct ledger_entry *prev_of(const struct ledger_entry *e)
+{
+	return (struct ledger_entry *)(uintptr_t)(link_get(e, 0) & ~(uint64_t)F_ALL);
+}
+
+static struct ledger_entry *next_of(const struct ledger_entry *e)
+{
+	return (struct ledger_entry *)(uintptr_t)link_get(e, 1);
+}
+
+static void set_prev(struct ledger_entry *e, const struct ledger_entry *p)
+{
+	link_set(e, 0, (uint64_t)(uintptr_t)p | (link_get(e, 0) & F_ALL));
+}
+
+static void set_next(struct ledger_entry *e, const struct ledger_entry *n)
+{
+	link_set(e, 1, (uint64_t)(uintptr_t)n);
+}
+
+static bool flag(const struct ledger_entry *e, unsigned f)
+{
+	return (link_get(e, 0) & f) != 0;
+}
+
+static void set_flag(struct ledger_entry *e, unsigned f, bool on)
+{
+	uint64_t v = link_get(e, 0);
+
+	link_set(e, 0, on ? v | f : v & ~(uint64_t)f);
+}
+
+bool ledger_is_mark(const struct ledger_entry *e)
+{
+	return flag(e, F_MARK);
+}
+
+const struct ledger_entry *ledger_next(const struct ledger_entry *e)
+{
+	return next_of(e);
+}
+
 /* A big index is probed at random, so every lookup would also miss the
  * TLB on 4 KiB pages: ask for huge pages, which on a 1M-key index took a
  * third off the time of each probe.  Without THP (or below 2 MiB) this is
@@ -121,7 +190,7 @@ void ledger_clear(struct ledger *l)
 
 	/* Entries out for deletion live on: they are freed one by one later. */
 	for (struct ledger_entry *e = l->head, *next; e != NULL; e = next) {
-		next = e->next;
+		next = next_of(e);
 		entry_free(l, e);
 	}
 	l->head = l->tail = NULL;
@@ -276,7 +345,7 @@ static void note_recreated(struct ledger *l, const struct ledger_entry *e)
 		struct ledger_entry *old = slot_entry(ix->table[i]);
 
 		if (old->hash == e->hash && old->klen == e->klen && memcmp(old->key, e->key, e->klen) == 0)
-			old->recreated = true;
+			set_flag(old, F_RECREATED, true);
 	}
 }
 
@@ -284,48 +353,44 @@ static void note_recreated(struct ledger *l, const struct ledger_entry *e)
 
 static void list_unlink(struct ledger *l, struct ledger_entry *e)
 {
-	if (e->prev)
-		e->prev->next = e->next;
+	struct ledger_entry *prev = prev_of(e), *next = next_of(e);
+
+	if (prev)
+		set_next(prev, next);
 	else
-		l->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
+		l->head = next;
+	if (next)
+		set_prev(next, prev);
 	else
-		l->tail = e->prev;
-	e->prev = e->next = NULL;
+		l->tail = prev;
+	set_prev(e, NULL);
+	set_next(e, NULL);
 }
 
 static void list_insert_before(struct ledger *l, struct ledger_entry *pos, struct ledger_entry *e)
 {
-	if (pos == NULL) {	/* append */
-		e->prev = l->tail;
-		e->next = NULL;
-		if (l->tail)
-			l->tail->next = e;
-		else
-			l->head = e;
-		l->tail = e;
-		return;
-	}
-	e->next = pos;
-	e->prev = pos->prev;
-	if (pos->prev)
-		pos->prev->next = e;
+	struct ledger_entry *prev = pos ? prev_of(pos) : l->tail;
+
+	set_prev(e, prev);
+	set_next(e, pos);
+	if (prev)
+		set_next(prev, e);
 	else
 		l->head = e;
-	pos->prev = e;
+	if (pos)
+		set_prev(pos, e);
+	else
+		l->tail = e;
 }
 
 static struct ledger_entry *entry_new(struct ledger *l, const char *key, size_t klen, uint32_t created)
 {
 	struct ledger_entry *e = slab_alloc(&l->slab, offsetof(struct ledger_entry, key) + klen);
 
-	e->prev = e->next = NULL;
+	memset(e->link, 0, sizeof(e->link));
 	e->hash = hash_key(l->seed, key, klen);
 	e->created = created;
 	e->klen = (uint32_t)klen;
-	e->mark = false;
-	e->recreated = false;
 	memcpy(e->key, key, klen);
 	return e;
 }
@@ -479,8 +544,8 @@ int ledger_compact(struct ledger *l, char **err)
 		return -1;
 	}
 	fwrite(LEDGER_MAGIC, 1, LEDGER_MAGIC_LEN, f);
-	for (const struct ledger_entry *e = l->head; e != NULL; e = e->next)
-		if (!e->mark)
+	for (const struct ledger_entry *e = l->head; e != NULL; e = next_of(e))
+		if (!flag(e, F_MARK))
 			write_record(f, 'A', e->created, e->key, e->klen);
 	if (fflush(f) != 0 || ferror(f) || rename(tmp, l->path) < 0) {
 		*err = xasprintf("%s: %s", tmp, strerror(errno));
@@ -559,8 +624,8 @@ const struct ledger_entry *ledger_head(const struct ledger *l)
 
 uint32_t ledger_oldest_created(const struct ledger *l)
 {
-	for (const struct ledger_entry *e = l->head; e != NULL; e = e->next)
-		if (!e->mark)
+	for (const struct ledger_entry *e = l->head; e != NULL; e = next_of(e))
+		if (!flag(e, F_MARK))
 			return e->created;
 	return 0;
 }
@@ -574,11 +639,11 @@ size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
 {
 	size_t n = 0;
 
-	while (n < max && l->head != NULL && !l->head->mark) {
+	while (n < max && l->head != NULL && !flag(l->head, F_MARK)) {
 		struct ledger_entry *e = l->head;
 
 		untrack(l, e, find_entry(&l->live, e));
-		e->recreated = false;
+		set_flag(e, F_RECREATED, false);
 		index_insert(&l->taken, e);
 		out[n++] = e;
 	}
@@ -590,7 +655,7 @@ void ledger_done(struct ledger *l, struct ledger_entry *e)
 	/* Created again while its deletion was in flight: the log already
 	 * has the new 'A', which a 'D' would cancel. */
 	index_delete(&l->taken, find_entry(&l->taken, e));
-	if (!e->recreated)
+	if (!flag(e, F_RECREATED))
 		log_record(l, 'D', 0, e->key, e->klen);
 	entry_free(l, e);
 }
@@ -617,7 +682,7 @@ struct ledger_entry *ledger_mark(struct ledger *l)
 
 	memset(m, 0, sizeof(*m));
 
-	m->mark = true;
+	set_flag(m, F_MARK, true);
 	list_insert_before(l, NULL, m);
 	return m;
 }
@@ -635,8 +700,8 @@ size_t ledger_retain(struct ledger *l, bool (*keep)(void *arg, const char *key, 
 	size_t dropped = 0;
 
 	for (struct ledger_entry *e = l->head, *next; e != NULL; e = next) {
-		next = e->next;
-		if (!e->mark && !keep(arg, e->key, e->klen)) {
+		next = next_of(e);
+		if (!flag(e, F_MARK) && !keep(arg, e->key, e->klen)) {
 			ledger_remove(l, e->key, e->klen);
 			dropped++;
 		}

@@ -12,13 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 24 bytes before the key: every tracked key pays for them. */
 struct ledger_entry {
-	struct ledger_entry *prev, *next;
 	uint32_t hash;
 	uint32_t created;	/* unix seconds */
 	uint32_t klen;
-	bool mark;
-	bool recreated;		/* taken, and its key tracked again since */
+	unsigned char link[12];	/* ledger.c's: prev and next, and flags */
 	char key[];
 };
 
@@ -47,6 +46,10 @@ bool ledger_contains(const struct ledger *l, const char *key, size_t klen);
 size_t ledger_count(const struct ledger *l);
 /* The oldest entry, marks included; NULL when empty. */
 const struct ledger_entry *ledger_head(const struct ledger *l);
+/* The next newer entry, or NULL. */
+const struct ledger_entry *ledger_next(const struct ledger_entry *e);
+/* Whether e is a reconciliation mark rather than a key. */
+bool ledger_is_mark(const struct ledger_entry *e);
 /* Creation time of the oldest real entry, or 0. */
 uint32_t ledger_oldest_created(const struct ledger *l);
 /* Bytes of daemon memory the ledger uses (entries and index). */

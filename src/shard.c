@@ -203,7 +203,7 @@ static void maybe_flush(struct shard *s)
 	if (s->state != SHARD_CONNECTED || s->paused || flush_running(s->flush) || archive_missing(s) ||
 	    !policy_should_flush(&s->policy, s->used_memory, now))
 		return;
-	if (ledger_head(s->ledger) == NULL || ledger_head(s->ledger)->mark) {
+	if (ledger_head(s->ledger) == NULL || ledger_is_mark(ledger_head(s->ledger))) {
 		/* Nothing tracked, or the first reconciliation has not yet found
 		 * the keys older than those seen since: flushing now would take
 		 * the newest. */

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "log.h"
 #include "slab.h"
@@ -30,15 +31,34 @@ static struct slab_page *page_of(void *p)
 	return (struct slab_page *)((uintptr_t)p & ~(uintptr_t)(SLAB_PAGE - 1));
 }
 
+/* Pages come straight from mmap, trimmed to their alignment: from
+ * malloc, each aligned page left a gap whose first bytes malloc writes,
+ * and so about 4 KiB of resident memory per 64 KiB page (6% of the
+ * ledger) that held nothing. */
+static void *map_aligned(size_t size)
+{
+	size_t span = size + SLAB_PAGE;
+	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *start, *end;
+
+	if (p == MAP_FAILED) {
+		log_error("out of memory mapping %zu bytes", span);
+		abort();
+	}
+	start = (char *)round_up((uintptr_t)p, SLAB_PAGE);
+	end = start + size;
+	if (start > p)
+		munmap(p, (size_t)(start - p));
+	if (p + span > end)
+		munmap(end, (size_t)(p + span - end));
+	return start;
+}
+
 static struct slab_page *page_new(struct slab *s, size_t need)
 {
 	size_t size = round_up(sizeof(struct slab_page) + need, SLAB_PAGE);
-	struct slab_page *pg = aligned_alloc(SLAB_PAGE, size);
+	struct slab_page *pg = map_aligned(size);
 
-	if (pg == NULL) {
-		log_error("out of memory allocating %zu bytes", size);
-		abort();
-	}
 	pg->size = size;
 	pg->used = sizeof(struct slab_page);
 	pg->live = 0;
@@ -89,7 +109,7 @@ void slab_free(struct slab *s, void *p)
 	if (pg->next)
 		pg->next->prev = pg->prev;
 	s->bytes -= pg->size;
-	free(pg);
+	munmap(pg, pg->size);
 }
 
 void slab_destroy(struct slab *s)
@@ -97,7 +117,7 @@ void slab_destroy(struct slab *s)
 	while (s->pages != NULL) {
 		struct slab_page *next = s->pages->next;
 
-		free(s->pages);
+		munmap(s->pages, s->pages->size);
 		s->pages = next;
 	}
 	s->cur = NULL;

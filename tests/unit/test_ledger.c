@@ -17,10 +17,10 @@ static char *order(const struct ledger *l)
 	struct buf b;
 
 	buf_init(&b);
-	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = e->next) {
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = ledger_next(e)) {
 		if (b.len)
 			buf_putc(&b, ' ');
-		if (e->mark)
+		if (ledger_is_mark(e))
 			buf_putc(&b, '|');
 		else
 			buf_append(&b, e->key, e->klen);
