@@ -136,7 +136,7 @@ slow_setup() {
 	# Each cycle is now at least three round trips of 0.4 s (INFO, DUMP,
 	# compare-and-delete); the 0.2 s period is not kept, but nothing fails.
 	for ((i = 0; i < 4; i++)); do
-		on_schedule b 1 3
+		on_schedule b 1 2
 		st=$(status_field a state)
 		[[ $st == connected ]] || fail "a went $st: $(status_field a last_error)"
 	done
@@ -274,7 +274,7 @@ oom_case() {
 	ctl resume a >/dev/null
 	wait_for -t 20 set_ok a
 	echo "# writes accepted again $((($(now_us) - t0) / 1000)) ms after resume" >&3
-	on_schedule b 1 3
+	on_schedule b 1 2
 	wait_for -t 20 live_count_below a 3000 'k:*'
 	run status_field a state
 	assert_output connected
@@ -345,7 +345,7 @@ oom_case() {
 	run ctl reload
 	assert_success
 	wait_for shard_is a state connected
-	on_schedule b 1 3
+	on_schedule b 1 2
 
 	run status_json
 	refute_output --partial "$old"
@@ -468,7 +468,7 @@ partition_case() {
 		js=$(flush_req a 3000)
 		echo "# flush: $js" >&3
 		(($(live_count a) == 0)) && break
-		on_schedule b 0.3 1
+		on_schedule b 0.5 1
 	done
 	run live_count a
 	assert_output 0
