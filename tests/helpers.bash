@@ -219,12 +219,13 @@ redis_ready() {
 }
 
 # redis_spawn NAME ARGS...: starts redis-server in the background and waits.
+# ARGS come last, so that a test may turn persistence on (--appendonly yes).
 redis_spawn() {
 	local name=$1 pid
 
 	shift
-	redis-server "$@" --save '' --appendonly no --daemonize no \
-		--dir "$TEST_DIR" --dbfilename "$name.rdb" \
+	redis-server --save '' --appendonly no --daemonize no \
+		--dir "$TEST_DIR" --dbfilename "$name.rdb" "$@" \
 		>>"$TEST_DIR/$name.log" 2>&1 3>&- </dev/null &
 	pid=$!
 	record_pid "redis-$name" "$pid"
