@@ -129,7 +129,12 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->connecting)
+	/* A name still being resolved is the DNS server's silence, not the
+	 * shard's: say which, or the operator looks in the wrong place. */
+	if (c->dns_req != NULL)
+		conn_fail(c, false, "resolve %s: no answer within %gs (connect_timeout_secs)", c->sc->addr.host,
+			  c->sc->connect_timeout_secs);
+	else if (c->connecting)
 		conn_fail(c, false, "connect: timed out after %gs", c->sc->connect_timeout_secs);
 	else
 		conn_fail(c, false, "no reply within %gs (command_timeout_secs)", c->sc->command_timeout_secs);

@@ -31,7 +31,14 @@
 #include "sha1.h"
 #include "util.h"
 
-/* DUMP and PTTL of every key: nil and -2 for a key that is gone. */
+/* The scripts carry no "#!lua flags=..." line, on purpose: Redis 7 runs a
+ * script without one in its EVAL compatibility mode, where only a call to
+ * a deny-oom command is refused over maxmemory.  DUMP, PTTL and UNLINK are
+ * not, so both scripts run when memory is full, exactly when they are
+ * needed (faults.bats checks it).  A shebang would need allow-oom for
+ * that, and is a syntax error to Redis 6 and older.
+ *
+ * DUMP and PTTL of every key: nil and -2 for a key that is gone. */
 static const char dump_script[] =
 	"local r = {}\n"
 	"for i, k in ipairs(KEYS) do\n"

@@ -49,6 +49,7 @@ common_setup() {
 	DAEMON_PID=
 	EXPECT_LOG_ERRORS=
 	EXPECT_LOG_ERRORS_RE=
+	DAEMON_WRAP=()
 	# The environment of the person or CI running us must not steer the
 	# daemon or the client.
 	unset GCS_FLUSHD_SOCKET NOTIFY_SOCKET JOURNAL_STREAM WATCHDOG_USEC WATCHDOG_PID
@@ -218,12 +219,13 @@ redis_ready() {
 }
 
 # redis_spawn NAME ARGS...: starts redis-server in the background and waits.
+# ARGS come last, so that a test may turn persistence on (--appendonly yes).
 redis_spawn() {
 	local name=$1 pid
 
 	shift
-	redis-server "$@" --save '' --appendonly no --daemonize no \
-		--dir "$TEST_DIR" --dbfilename "$name.rdb" \
+	redis-server --save '' --appendonly no --daemonize no \
+		--dir "$TEST_DIR" --dbfilename "$name.rdb" "$@" \
 		>>"$TEST_DIR/$name.log" 2>&1 3>&- </dev/null &
 	pid=$!
 	record_pid "redis-$name" "$pid"
@@ -350,10 +352,13 @@ ctl_answers() {
 daemon_start() {
 	local conf=${1:-$CONF} i wrap=()
 
+	# DAEMON_WRAP (an array a test may set): a command line the daemon runs
+	# under, which must exec it (so that DAEMON_PID is the daemon's).
+	wrap=(${DAEMON_WRAP[@]+"${DAEMON_WRAP[@]}"})
 	# GCS_TEST_VALGRIND=1: run the daemon under memcheck; any error or leak
 	# fails the test (check_daemon_log), and so does its exit status.
 	if [[ ${GCS_TEST_VALGRIND:-} == 1 ]]; then
-		wrap=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
+		wrap+=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99
 			--log-file="$TEST_DIR/valgrind.%p.log")
 	fi
