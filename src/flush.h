@@ -24,6 +24,9 @@ struct flush;
 /* Chunks in flight at once: the server deletes one while the next is on
  * its way (and, with the archive, while we write). */
 #define FLUSH_DEPTH 4
+/* The compare-and-delete compares a DUMP payload up to this size with the
+ * archived one directly, and a larger one by SHA-1. */
+#define FLUSH_CMP_INLINE_MAX 256
 /* Under a rate limit, an UNLINK chunk is a thousandth of a second's worth
  * (at least this many keys), so that other clients wait behind a short
  * command rather than a long one: 100 keys are about 0.1-0.2 ms of server

@@ -210,14 +210,15 @@ restore() {
 # ---- changed between DUMP and delete --------------------------------------------------------
 
 # proxy_start LISTEN UPSTREAM TRIGGER KEY VALUE: a UNIX-socket proxy to redis
-# that, the first time the daemon sends TRIGGER (the SHA-1 of KEY's DUMP: the
-# compare-and-delete script's argument, sent after the archive write), first
-# runs SET KEY VALUE on a connection of its own, then forwards the request.
+# that, the first time the daemon sends TRIGGER (hex-encoded: what the
+# compare-and-delete script gets for KEY, sent after the archive write: its
+# DUMP payload when small, else the payload's SHA-1), first runs
+# SET KEY VALUE on a connection of its own, then forwards the request.
 proxy_start() {
 	$PY - "$@" "$TEST_DIR/proxy.fired" >>"$TEST_DIR/proxy.log" 2>&1 <<-'EOF' &
 		import os, socket, sys, threading
 		listen, upstream, trig, key, val, flag = sys.argv[1:7]
-		trig = trig.encode()
+		trig = bytes.fromhex(trig)
 		fired = threading.Lock()
 		state = {"done": False}
 		def resp(*args):
@@ -246,7 +247,7 @@ proxy_start() {
 		                        if not state["done"]:
 		                            inject()
 		                            state["done"] = True
-		                tail = (tail + data)[-64:]
+		                tail = (tail + data)[-len(trig):]
 		            dst.sendall(data)
 		    except OSError:
 		        pass
@@ -269,16 +270,20 @@ proxy_start() {
 	wait_for -t 10 test -S "$1"
 }
 
-@test "a key changed between its DUMP and its delete stays in Redis and is archived again" {
-	local r sha
+# changed_case ORIGINAL: k:2 holds ORIGINAL, and is rewritten between its
+# DUMP and its compare-and-delete.
+changed_case() {
+	local r trig
 	redis_start a
-	rcmds a <<<$'SET k:1 v1\nSET k:2 original\nSET k:3 v3'
-	sha=$($PY -c '
+	rcmds a <<<"SET k:1 v1"$'\n'"SET k:2 $1"$'\n'"SET k:3 v3"
+	trig=$($PY -c '
 import hashlib, redis, sys
 r = redis.Redis(unix_socket_path=sys.argv[1])
-print(hashlib.sha1(r.dump("k:2")).hexdigest())' "$(redis_sock a)")
-	[[ $sha =~ ^[0-9a-f]{40}$ ]] || fail "sha: $sha"
-	proxy_start "$TEST_DIR/proxy.sock" "$(redis_sock a)" "$sha" k:2 changed
+d = r.dump("k:2")
+print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(d))' "$(redis_sock a)")
+	echo "# k:2: trigger and DUMP length: ${trig:0:40}... ${trig##* }" >&3
+	trig=${trig% *}
+	proxy_start "$TEST_DIR/proxy.sock" "$(redis_sock a)" "$trig" k:2 changed
 	conf_base "" 'flush_when_at_least_bytes = 1TiB'
 	conf_shard a "unix:$TEST_DIR/proxy.sock"
 	daemon_start
@@ -315,6 +320,14 @@ print(hashlib.sha1(r.dump("k:2")).hexdigest())' "$(redis_sock a)")
 	run redis_cli a GET k:2
 	assert_output changed
 	daemon_stop
+}
+
+@test "a key changed between its DUMP and its delete stays in Redis and is archived again" {
+	changed_case original	# a small payload: compared byte for byte
+}
+
+@test "a large value changed between its DUMP and its delete (compared by SHA-1) stays too" {
+	changed_case "$($PY -c 'import os; print(os.urandom(600).hex())')"
 }
 
 @test "changed_total is 0 in a normal run; status shows the archive fields" {
