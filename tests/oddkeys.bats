@@ -333,6 +333,12 @@ count_above() {
 		run status_field f used_memory
 		assert_output 123456
 		assert_status_json
+		# For people: the version line, the header and one row, whatever
+		# the error holds.
+		run ctl status
+		assert_success
+		assert_equal "${#lines[@]}" 3
+		assert_line --index 2 --partial "${want//$'\n'/ }"
 	done
 	fake f FAKE.USED 777 >/dev/null
 	fake f FAKE.MODE INFO normal >/dev/null
