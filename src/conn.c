@@ -57,6 +57,7 @@ struct conn {
 	bool connecting;		/* until the handshake is done */
 	bool ready;
 	bool subscribed;		/* conn_subscribe was called: pub/sub from here on */
+	bool confirming;		/* the subscription counts as pending until confirmed */
 	/* hiredis calls a subscription's callback once per message and, when
 	 * freeing the context, once per channel: so it is embedded, not freed. */
 	struct req sub_req;
@@ -98,6 +99,7 @@ static void abandon(struct conn *c)
 	c->connecting = false;
 	c->ready = false;
 	c->subscribed = false;
+	c->confirming = false;
 }
 
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...)
@@ -235,7 +237,21 @@ int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
 		conn_fail(c, false, "cannot subscribe: %s", c->ac ? c->ac->errstr : "not connected");
 		return -1;
 	}
+	/* A server that never confirms (or answers something else, which
+	 * hiredis drops) would leave the shard connecting forever. */
+	c->confirming = true;
+	if (c->pending++ == 0)
+		rearm_deadline(c);
 	return 0;
+}
+
+void conn_subscribed(struct conn *c)
+{
+	if (!c->confirming)
+		return;
+	c->confirming = false;
+	c->pending--;
+	rearm_deadline(c);
 }
 
 /* ---- replies hiredis would assert on -------------------------------------------- */

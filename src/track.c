@@ -120,6 +120,7 @@ static void on_message(void *owner, redisReply *r, void *arg)
 		conn_fail(t->sub, false, "the server unsubscribed us from a channel");
 	} else if (strcmp(r->element[0]->str, "subscribe") == 0 && ++t->subscribed == (int)ARRAY_SIZE(t->channels)) {
 		/* Events flow from here on: whatever happened before is the gap. */
+		conn_subscribed(t->sub);
 		t->ops->subscribed(t->owner);
 		start_reconcile(t);
 	}

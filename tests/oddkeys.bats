@@ -412,6 +412,39 @@ count_above() {
 	assert_status_json
 }
 
+@test "PING and SUBSCRIBE answered wrongly or not at all: the shard retries with a clear last_error, and connects once they answer" {
+	local m t
+	fake_start f
+	fake f FAKE.MODE PING error >/dev/null
+	conf_base "" 'flush_when_at_least_bytes = 1TiB'
+	conf_shard f "unix:$(redis_sock f)"
+	daemon_start
+	wait_for field_at_least f connect_failures_total 1
+	run status_field f last_error
+	assert_output --partial 'handshake: ERR fake failure'
+	fake f FAKE.MODE PING normal >/dev/null
+	# A SUBSCRIBE never confirmed (hiredis drops a reply that is no
+	# confirmation) is timed like any command.
+	for m in int nil status silent error; do
+		t=$(status_field f last_error_unix)
+		fake f FAKE.MODE SUBSCRIBE "$m" >/dev/null
+		wait_for error_after f "$t"
+		run status_field f last_error
+		if [[ $m == error ]]; then
+			assert_output --partial 'subscriber: connection lost: ERR fake failure'
+		else
+			assert_output 'subscriber: no reply within 1s (command_timeout_secs)'
+		fi
+		run status_field f state
+		assert_output --regexp '^(down|connecting)$'
+	done
+	fake f FAKE.MODE SUBSCRIBE normal >/dev/null
+	wait_for -t 20 shard_is f state connected
+	fake f FAKE.SET k1 >/dev/null
+	wait_for shard_is f tracked_entries 1
+	assert_status_json
+}
+
 @test "SCAN and OBJECT IDLETIME answered wrongly: the reconciliation gives up or skips, the shard keeps tracking" {
 	local m c
 	fake_shard
