@@ -11,10 +11,12 @@
  *   hiredis sends while freeing it) are ignored. */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -54,6 +56,8 @@ struct conn {
 	bool open;			/* from conn_open until it fails or closes */
 	bool connecting;		/* until the handshake is done */
 	bool ready;
+	bool subscribed;		/* conn_subscribe was called: pub/sub from here on */
+	bool confirming;		/* the subscription counts as pending until confirmed */
 	/* hiredis calls a subscription's callback once per message and, when
 	 * freeing the context, once per channel: so it is embedded, not freed. */
 	struct req sub_req;
@@ -94,6 +98,8 @@ static void abandon(struct conn *c)
 	c->open = false;
 	c->connecting = false;
 	c->ready = false;
+	c->subscribed = false;
+	c->confirming = false;
 }
 
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...)
@@ -231,11 +237,193 @@ int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
 	rq->fn = fn;
 	rq->arg = arg;
 	rq->persistent = true;
+	c->subscribed = true;
 	if (redisAsyncCommandArgv(c->ac, on_reply, rq, argc, argv, NULL) != REDIS_OK) {
 		conn_fail(c, false, "cannot subscribe: %s", c->ac ? c->ac->errstr : "not connected");
 		return -1;
 	}
+	/* A server that never confirms (or answers something else, which
+	 * hiredis drops) would leave the shard connecting forever. */
+	c->confirming = true;
+	if (c->pending++ == 0)
+		rearm_deadline(c);
 	return 0;
+}
+
+void conn_subscribed(struct conn *c)
+{
+	if (!c->confirming)
+		return;
+	c->confirming = false;
+	c->pending--;
+	rearm_deadline(c);
+}
+
+/* ---- replies hiredis would assert on -------------------------------------------- */
+
+/* hiredis 0.14 aborts the process (assert) on some replies a broken server
+ * or proxy may send: a reply when no command is waiting for one, or a
+ * pub/sub message that is not an array of at least two strings (or an
+ * "unsubscribe" without its count).  The reader builds replies through
+ * these functions, which shape such replies as they are read: a reply to
+ * no command becomes an error (hiredis then drops the connection, and we
+ * reconnect), and a message's missing or odd parts become empty strings
+ * (hiredis then drops the message, or passes it to track, which ignores
+ * it).  The contents of an object replaced are read and freed at once:
+ * their parent is `dropped`. */
+static redisReplyObjectFunctions *plain_fns;	/* hiredis's own */
+static redisReply dropped = {.type = REDIS_REPLY_NIL};
+static char empty[1];			/* hiredis wants a char *, and copies it */
+
+static bool drop(const redisReadTask *t)
+{
+	return t->parent != NULL && (t->parent->obj == &dropped ||
+				     ((redisReply *)t->parent->obj)->type != REDIS_REPLY_ARRAY);
+}
+
+/* A message part hiredis reads without checking: the kind and the
+ * channel (strings), and the count of an "unsubscribe" (an integer). */
+static int routing_type(const redisReadTask *t)
+{
+	const struct conn *c = t->privdata;
+	const redisReply *msg;
+
+	if (c == NULL || !c->subscribed || t->parent == NULL || t->parent->parent != NULL)
+		return -1;
+	if (t->idx < 2)
+		return REDIS_REPLY_STRING;
+	msg = t->parent->obj;
+	if (t->idx == 2) {
+		const char *kind = msg->element[0]->str;
+
+		if (tolower((unsigned char)*kind) == 'p')
+			kind++;
+		if (strcasecmp(kind, "unsubscribe") == 0)
+			return REDIS_REPLY_INTEGER;
+	}
+	return -1;
+}
+
+/* Puts a harmless object of the type hiredis expects in t's place. */
+static void *stand_in(const redisReadTask *t, int type)
+{
+	redisReadTask st = *t;
+
+	st.type = type;
+	if (type == REDIS_REPLY_INTEGER)
+		return plain_fns->createInteger(&st, 1);
+	return plain_fns->createString(&st, empty, 0);
+}
+
+/* Is t a reply no command waits for? */
+static bool unsolicited(const redisReadTask *t)
+{
+	const struct conn *c = t->privdata;
+
+	return c != NULL && t->parent == NULL && !c->subscribed && c->pending == 0;
+}
+
+static void *unsolicited_error(const redisReadTask *t)
+{
+	static char msg[] = "ERR the server sent a reply to no command";
+	redisReadTask st = *t;
+
+	st.type = REDIS_REPLY_ERROR;
+	return plain_fns->createString(&st, msg, sizeof(msg) - 1);
+}
+
+/* Creates the object of a dropped part, frees it, and goes on. */
+static void *discard(redisReply *r)
+{
+	if (r != NULL)
+		plain_fns->freeObject(r);
+	return &dropped;
+}
+
+static void *guard_string(const redisReadTask *t, char *s, size_t len)
+{
+	redisReadTask orphan = *t;
+	int want = routing_type(t);
+
+	orphan.parent = NULL;
+	if (drop(t))
+		return discard(plain_fns->createString(&orphan, s, len));
+	if (unsolicited(t))
+		return unsolicited_error(t);
+	if (want >= 0 && want != t->type)
+		return stand_in(t, want);
+	return plain_fns->createString(t, s, len);
+}
+
+static void *guard_integer(const redisReadTask *t, long long v)
+{
+	redisReadTask orphan = *t;
+	int want = routing_type(t);
+
+	orphan.parent = NULL;
+	if (drop(t))
+		return discard(plain_fns->createInteger(&orphan, v));
+	if (unsolicited(t))
+		return unsolicited_error(t);
+	if (want >= 0 && want != REDIS_REPLY_INTEGER)
+		return stand_in(t, want);
+	return plain_fns->createInteger(t, v);
+}
+
+static void *guard_nil(const redisReadTask *t)
+{
+	redisReadTask orphan = *t;
+	int want = routing_type(t);
+
+	orphan.parent = NULL;
+	if (drop(t))
+		return discard(plain_fns->createNil(&orphan));
+	if (unsolicited(t))
+		return unsolicited_error(t);
+	if (want >= 0)
+		return stand_in(t, want);
+	return plain_fns->createNil(t);
+}
+
+/* An array's elements follow it: a replaced array's go to `dropped`. */
+static void *guard_array(const redisReadTask *t, int n)
+{
+	const struct conn *c = t->privdata;
+	redisReply *r;
+
+	if (drop(t))
+		return &dropped;
+	if (unsolicited(t))
+		return unsolicited_error(t);
+	if (routing_type(t) >= 0)
+		return stand_in(t, routing_type(t));	/* no array: what follows is dropped */
+	if (c == NULL || !c->subscribed || t->parent != NULL || n >= 3)
+		return plain_fns->createArray(t, n);
+	/* A message of fewer than three parts: the missing ones stand in. */
+	r = plain_fns->createArray(t, 3);
+	for (int i = n; r != NULL && i < 3; i++) {
+		redisReadTask st = {.type = REDIS_REPLY_STRING, .idx = i, .obj = r, .parent = NULL};
+
+		r->element[i] = i < 2 ? plain_fns->createString(&st, empty, 0) : plain_fns->createInteger(&st, 1);
+	}
+	return r;
+}
+
+static void guard_free(void *r)
+{
+	if (r != &dropped)
+		plain_fns->freeObject(r);
+}
+
+static redisReplyObjectFunctions guard_fns = {guard_string, guard_array, guard_integer, guard_nil, guard_free};
+
+/* Makes c's reader build its replies through the guard functions. */
+static void guard_reader(struct conn *c, redisAsyncContext *ac)
+{
+	if (plain_fns == NULL)
+		plain_fns = ac->c.reader->fn;
+	ac->c.reader->fn = &guard_fns;
+	ac->c.reader->privdata = c;
 }
 
 /* ---- the handshake ------------------------------------------------------------ */
@@ -352,6 +540,7 @@ static void connect_to(struct conn *c, const char *ip, int port)
 	}
 	ac->data = c;
 	c->ac = ac;
+	guard_reader(c, ac);
 	redisLibeventAttach(ac, c->base);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);

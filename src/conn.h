@@ -42,9 +42,11 @@ bool conn_ready(const struct conn *c);
 int conn_send(struct conn *c, conn_reply_fn *fn, void *arg, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 int conn_send_argv(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const char **argv, const size_t *lens);
-/* Subscribes; fn gets every message for as long as the connection lives,
- * with no timeout. */
+/* Subscribes; fn gets every message for as long as the connection lives.
+ * The command timeout runs until the caller says, with conn_subscribed,
+ * that the server confirmed the subscription; then there is none. */
 int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const char **argv);
+void conn_subscribed(struct conn *c);
 /* Fails the connection now (from anywhere), as a timeout or error would. */
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

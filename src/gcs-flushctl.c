@@ -283,12 +283,17 @@ static int parse_reply(const struct buf *reply, const char *path, json_t **out)
 
 /* ---- printing replies ---------------------------------------------------- */
 
-/* A string member as a new, printable string, or "-". */
+/* A string member as a new, printable string on one line (a table cell:
+ * a Redis error in last_error may hold a newline), or "-". */
 static char *text(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
+	char *t = scrub(xstrdup(s ? s : "-"));
 
-	return scrub(xstrdup(s ? s : "-"));
+	for (char *p = t; *p != '\0'; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return t;
 }
 
 static char *size_cell(json_t *v)

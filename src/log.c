@@ -60,12 +60,13 @@ const char *log_level_name(enum log_level level)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	struct buf b;
+	struct buf b, msg;
 	va_list ap;
 
 	if (!log_enabled(level))
 		return;
 	buf_init(&b);
+	buf_init(&msg);
 	if (log_journal) {
 		buf_printf(&b, "<%d>", (int)level);
 	} else {
@@ -79,11 +80,22 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		buf_printf(&b, "%s.%03d %s: ", stamp, (int)(tv.tv_usec / 1000), log_level_name(level));
 	}
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
+	/* One message, one line: text from Redis (an error reply, a policy
+	 * value) may hold newlines or terminal escapes. */
+	for (size_t i = 0; i < msg.len; i++) {
+		unsigned char c = (unsigned char)msg.data[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			buf_printf(&b, "\\x%02x", c);
+		else
+			buf_putc(&b, (char)c);
+	}
 	buf_putc(&b, '\n');
 	/* One write per line keeps lines whole when several writers share stderr. */
 	fwrite(b.data, 1, b.len, stderr);
 	fflush(stderr);
+	buf_free(&msg);
 	buf_free(&b);
 }

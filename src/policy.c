@@ -6,6 +6,8 @@
 
 #include "policy.h"
 
+#define POLICY_VALUE_SHOWN 64	/* bytes of an invalid value in the log */
+
 static enum conf_source source_of(const struct shard_conf *sc, const char *key)
 {
 	size_t n;
@@ -47,6 +49,24 @@ static int runtime_value(const char *key, const char *text, double *out, const c
 	return 0;
 }
 
+/* One line of the invalid list: the application's value, cut short and
+ * with its control bytes as \xNN, cannot break the list into lines. */
+static void put_invalid(struct buf *b, const char *field, const char *value, const char *err)
+{
+	size_t n = strlen(value);
+
+	buf_printf(b, "%s: '", field);
+	for (size_t i = 0; i < n && i < POLICY_VALUE_SHOWN; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c < 0x20 || c == 0x7f)
+			buf_printf(b, "\\x%02x", c);
+		else
+			buf_putc(b, (char)c);
+	}
+	buf_printf(b, "%s': %s\n", n > POLICY_VALUE_SHOWN ? "..." : "", err);
+}
+
 void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const char *const *fields,
 			  const char *const *values, size_t n, struct buf *invalid)
 {
@@ -63,7 +83,7 @@ void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const c
 			continue;	/* other fields are the application's business */
 		if (runtime_value(fields[i], values[i], &v, &err) < 0) {
 			if (invalid != NULL)
-				buf_printf(invalid, "%s: '%s': %s\n", fields[i], values[i], err);
+				put_invalid(invalid, fields[i], values[i], err);
 			continue;
 		}
 		if (strcmp(fields[i], "flush_when_at_least_bytes") == 0) {

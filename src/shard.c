@@ -274,6 +274,9 @@ static bool parse_used_memory(const char *info, uint64_t *out)
 			char *end;
 			unsigned long long v;
 
+			/* strtoull would take a sign, and "-5" as a huge number. */
+			if (p[strlen("used_memory:")] < '0' || p[strlen("used_memory:")] > '9')
+				return false;
 			errno = 0;
 			v = strtoull(p + strlen("used_memory:"), &end, 10);
 			if (errno != 0 || (*end != '\r' && *end != '\n' && *end != '\0'))
@@ -294,7 +297,10 @@ static void on_info(void *owner, redisReply *r, void *arg)
 	(void)arg;
 	s->info_in_flight = false;
 	if (r->type == REDIS_REPLY_ERROR) {
-		set_error(s, r->str);	/* e.g. LOADING: stay connected, try next tick */
+		char *msg = xasprintf("INFO memory: %s", r->str);
+
+		set_error(s, msg);	/* e.g. LOADING: stay connected, try next tick */
+		free(msg);
 		changed(s);
 		return;
 	}
@@ -322,6 +328,18 @@ static void rearm_tick(struct shard *s)
 	event_add(s->tick_timer, &tv);
 }
 
+/* A field or value of the policy hash as C text: "" for what is not a
+ * string, and a text that fails to parse for a value with a NUL byte
+ * (which would otherwise be read up to the NUL: "5\0junk" as 5). */
+static const char *policy_text(const redisReply *e)
+{
+	if (e->type != REDIS_REPLY_STRING)
+		return "";
+	if (strlen(e->str) != e->len)
+		return "(a value with a NUL byte)";
+	return e->str;
+}
+
 static void on_policy_key(void *owner, redisReply *r, void *arg)
 {
 	struct shard *s = owner;
@@ -347,8 +365,8 @@ static void on_policy_key(void *owner, redisReply *r, void *arg)
 	fields = xcalloc(r->elements / 2 + 1, sizeof(*fields));
 	values = xcalloc(r->elements / 2 + 1, sizeof(*values));
 	for (size_t i = 0; i + 1 < r->elements; i += 2, n++) {
-		fields[n] = r->element[i]->str ? r->element[i]->str : "";
-		values[n] = r->element[i + 1]->str ? r->element[i + 1]->str : "";
+		fields[n] = policy_text(r->element[i]);
+		values[n] = policy_text(r->element[i + 1]);
 	}
 	buf_init(&invalid);
 	policy_apply_runtime(&s->policy, s->conf, fields, values, n, &invalid);

@@ -114,8 +114,13 @@ static void on_message(void *owner, redisReply *r, void *arg)
 	if (strcmp(r->element[0]->str, "message") == 0 && r->element[1]->type == REDIS_REPLY_STRING &&
 	    r->element[2]->type == REDIS_REPLY_STRING) {
 		on_event(t, r->element[1]->str, r->element[1]->len, r->element[2]->str, r->element[2]->len);
+	} else if (strcmp(r->element[0]->str, "unsubscribe") == 0) {
+		/* We never unsubscribe: the server did, and events would stop
+		 * unseen.  Subscribing again also reconciles the gap. */
+		conn_fail(t->sub, false, "the server unsubscribed us from a channel");
 	} else if (strcmp(r->element[0]->str, "subscribe") == 0 && ++t->subscribed == (int)ARRAY_SIZE(t->channels)) {
 		/* Events flow from here on: whatever happened before is the gap. */
+		conn_subscribed(t->sub);
 		t->ops->subscribed(t->owner);
 		start_reconcile(t);
 	}

@@ -1,6 +1,8 @@
 /* Unit tests for policy: Ray's SimpleGcsFlushPolicy semantics. */
 #include "config.h"
 
+#include <string.h>
+
 #include "policy.h"
 #include "tap.h"
 
@@ -44,6 +46,24 @@ static void test_runtime(const struct shard_conf *sc)
 
 	policy_apply_runtime(&p, sc, NULL, NULL, 0, &bad);
 	ok(p.flush_period_secs == 2.5 && p.src_period == SRC_CONFIG, "an empty hash restores the config");
+
+	/* The application's bytes cannot split the list into more lines. */
+	{
+		const char *f3[] = {"flush_period_secs", "flush_when_at_least_bytes"};
+		const char *v3[] = {"1\nsecond line\r\x1b[31m",
+				    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+		size_t lines = 0;
+
+		buf_reset(&bad);
+		policy_apply_runtime(&p, sc, f3, v3, 2, &bad);
+		for (size_t i = 0; i < bad.len; i++)
+			lines += bad.data[i] == '\n';
+		ok(lines == 2, "one line per invalid value, whatever bytes it holds");
+		ok(strstr(bad.data, "flush_period_secs: '1\\x0asecond line\\x0d\\x1b[31m': ") != NULL,
+		   "control bytes of a value are shown as \\xNN");
+		ok(strstr(bad.data, "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...': ") != NULL,
+		   "a long value is cut short");
+	}
 	buf_free(&bad);
 }
 
