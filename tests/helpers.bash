@@ -222,7 +222,9 @@ redis_spawn() {
 	local name=$1 pid
 
 	shift
-	redis-server "$@" --save '' --appendonly no --daemonize no \
+	# No persistence unless the caller's arguments (which come after, and
+	# so win) turn it on.
+	redis-server --save '' --appendonly no "$@" --daemonize no \
 		--dir "$TEST_DIR" --dbfilename "$name.rdb" \
 		>>"$TEST_DIR/$name.log" 2>&1 3>&- </dev/null &
 	pid=$!
