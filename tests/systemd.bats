@@ -1,4 +1,6 @@
 #!/usr/bin/env bats
+# shellcheck disable=SC2016,SC2154
+# (SC2016: $MAINPID is meant literally; SC2154: helpers.bash sets top_srcdir.)
 # systemd.bats: the unit keeps what the daemon needs, and its hardening does
 # not slip: systemd-analyze's exposure score stays at or below the value
 # reached when the unit was last tightened (README, "What the systemd unit
