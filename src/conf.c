@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "secret.h"
 
 #define D(f) offsetof(struct conf, f)
 #define S(f) offsetof(struct shard_conf, f)
@@ -153,6 +154,15 @@ static void *field(const void *base, const struct conf_key *k)
 	return (char *)base + k->offset;
 }
 
+/* Frees a string slot, wiping it first if the key holds a secret. */
+static void free_str(const struct conf_key *k, char **slot)
+{
+	if (*slot != NULL && (k->flags & CK_SECRET))
+		secret_wipe(*slot, strlen(*slot));
+	free(*slot);
+	*slot = NULL;
+}
+
 /* Parses text into the key's slot; on error leaves the slot alone. */
 static int set_value(const struct conf_key *k, void *base, const char *text, const char **err)
 {
@@ -164,7 +174,7 @@ static int set_value(const struct conf_key *k, void *base, const char *text, con
 
 	switch (k->type) {
 	case CT_STR:
-		free(*(char **)slot);
+		free_str(k, slot);
 		*(char **)slot = xstrdup(text);
 		return 0;
 	case CT_SIZE:
@@ -220,7 +230,7 @@ static void copy_value(const struct conf_key *k, void *dst, const void *src)
 	if (k->type == CT_STR) {
 		char **d = field(dst, k);
 
-		free(*d);
+		free_str(k, d);
 		*d = xstrdup(*(char **)field(src, k));
 		return;
 	}
@@ -301,9 +311,9 @@ static void shard_conf_free(struct shard_conf *s)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++)
 		if (conf_table[i].type == CT_STR && conf_table[i].scope != CS_DAEMON)
-			free(*(char **)field(s, &conf_table[i]));
+			free_str(&conf_table[i], field(s, &conf_table[i]));
 	free(s->name);
-	free(s->secret);
+	secret_free(s->secret);
 	parse_addr_free(&s->addr);
 }
 
@@ -313,7 +323,7 @@ void conf_free(struct conf *c)
 		return;
 	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++)
 		if (conf_table[i].type == CT_STR && conf_table[i].scope == CS_DAEMON)
-			free(*(char **)field(c, &conf_table[i]));
+			free_str(&conf_table[i], field(c, &conf_table[i]));
 	for (size_t i = 0; i < c->nshards; i++) {
 		shard_conf_free(c->shards[i]);
 		free(c->shards[i]);
@@ -478,28 +488,43 @@ static int on_key(void *user, const char *section, const char *name, const char 
 
 /* ---- validation ------------------------------------------------------------ */
 
-static char *read_secret_file(const char *path, const char **err)
+/* The first line of a password file.  read(2) into a stack buffer rather
+ * than stdio, whose heap buffer would be freed unwiped. */
+static struct secret *read_secret_file(const char *path, const char **err)
 {
 	char line[1024];
-	FILE *f = fopen(path, "r");
-	size_t n;
+	struct secret *sec = NULL;
+	ssize_t r;
+	size_t n = 0, end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (f == NULL) {
+	if (fd < 0) {
 		*err = strerror(errno);
 		return NULL;
 	}
-	if (fgets(line, sizeof(line), f) == NULL) {
-		fclose(f);
+	for (;;) {
+		r = read(fd, line + n, sizeof(line) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n == sizeof(line) || memchr(line + n - (size_t)r, '\n', (size_t)r) != NULL)
+			break;
+	}
+	for (end = 0; end < n && line[end] != '\r' && line[end] != '\n'; end++)
+		;
+	if (r < 0)
+		*err = strerror(errno);
+	else if (n == 0)
 		*err = "file is empty";
-		return NULL;
-	}
-	fclose(f);
-	n = strcspn(line, "\r\n");
-	if (n == 0) {
+	else if (end == 0)
 		*err = "first line is empty";
-		return NULL;
-	}
-	return xstrndup(line, n);
+	else
+		sec = secret_new(line, end);
+	close(fd);
+	secret_wipe(line, sizeof(line));
+	return sec;
 }
 
 /* Resolves one shard: inherits [policy], parses the address, loads the secret. */
@@ -537,7 +562,7 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 			     "%s is readable by others (mode %04o); run 'chmod o-rwx %s' or use password_file",
 			     p->path, (unsigned)(mode & 07777), p->path);
 		else
-			s->secret = xstrdup(s->password);
+			s->secret = secret_new(s->password, strlen(s->password));
 	}
 	if (*s->password_file && !*s->password) {
 		s->secret = read_secret_file(s->password_file, &err);
@@ -551,6 +576,13 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 	if (strspn(s->match, " \t") == strlen(s->match))
 		perr(p, s->key_line[key_index(conf_key_find("match"))] ? s->key_line[key_index(conf_key_find("match"))]
 		     : s->line, "match", "needs at least one pattern");
+	/* The secret has its copy: wipe the raw value now rather than keep a
+	 * second one in the heap for the life of the config. */
+	if (s->secret != NULL && *s->password) {
+		secret_wipe(s->password, strlen(s->password));
+		free(s->password);
+		s->password = xstrdup("");
+	}
 }
 
 static void validate_daemon(struct parse *p)
@@ -634,6 +666,7 @@ struct conf *conf_load(const char *path, struct buf *errors)
 		if (ini_parse_string(text, on_key, &p) < 0)
 			perr(&p, 0, NULL, "parser out of memory");
 	}
+	secret_wipe(text, len);	/* it held any password = line */
 	free(text);
 	if (p.nerrors == 0) {
 		validate_daemon(&p);
@@ -658,13 +691,6 @@ struct shard_conf *conf_shard_find(const struct conf *c, const char *name)
 	return NULL;
 }
 
-static bool secrets_equal(const struct shard_conf *a, const struct shard_conf *b)
-{
-	if (a->secret == NULL || b->secret == NULL)
-		return a->secret == b->secret;
-	return strcmp(a->secret, b->secret) == 0;
-}
-
 static bool shard_equal(const struct shard_conf *a, const struct shard_conf *b, unsigned need_flags)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++) {
@@ -675,7 +701,7 @@ static bool shard_equal(const struct shard_conf *a, const struct shard_conf *b, 
 		if (!value_equal(k, a, b))
 			return false;
 	}
-	return secrets_equal(a, b);
+	return secret_equal(a->secret, b->secret);
 }
 
 bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "parse.h"
+#include "secret.h"
 #include "util.h"
 
 #define CONF_DEFAULT_PATH SYSCONFDIR "/gcs-flushd.conf"
@@ -82,7 +83,8 @@ struct shard_conf {
 	double reconnect_max_secs;
 
 	struct parse_addr addr;		/* parsed from address */
-	char *secret;			/* password, or the contents of password_file */
+	struct secret *secret;		/* password, or password_file's first line; the
+					 * raw password value is wiped once copied here */
 	unsigned char source[CONF_MAX_KEYS];	/* enum conf_source, by key index */
 	int key_line[CONF_MAX_KEYS];	/* where each key was set, 0 if not */
 };

@@ -491,9 +491,9 @@ static void on_connect(const redisAsyncContext *cac, int status)
 	/* Pipeline the handshake; the PING reply says all of it is done.  A
 	 * failed step fails the conn, and later replies are then ignored. */
 	if (sc->secret != NULL && *sc->username)
-		conn_send(c, on_auth, c, "AUTH %s %s", sc->username, sc->secret);
+		conn_send(c, on_auth, c, "AUTH %s %s", sc->username, secret_str(sc->secret));
 	else if (sc->secret != NULL)
-		conn_send(c, on_auth, c, "AUTH %s", sc->secret);
+		conn_send(c, on_auth, c, "AUTH %s", secret_str(sc->secret));
 	if (c->ac != NULL && sc->db != 0)
 		conn_send(c, on_select, c, "SELECT %llu", (unsigned long long)sc->db);
 	if (c->ac != NULL)

@@ -135,8 +135,8 @@ static redisContext *connect_shard(const struct shard_conf *sc)
 	}
 	redisSetTimeout(rc, tv);
 	if (sc->secret != NULL) {
-		r = *sc->username ? redisCommand(rc, "AUTH %s %s", sc->username, sc->secret)
-				  : redisCommand(rc, "AUTH %s", sc->secret);
+		r = *sc->username ? redisCommand(rc, "AUTH %s %s", sc->username, secret_str(sc->secret))
+				  : redisCommand(rc, "AUTH %s", secret_str(sc->secret));
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			fprintf(stderr, "gcs-flushctl: %s: AUTH: %s\n", sc->address, r ? r->str : rc->errstr);
 			freeReplyObject(r);

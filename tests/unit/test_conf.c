@@ -256,8 +256,9 @@ static void test_errors(void)
 	   "a password in a world-readable file is refused");
 	ok(strstr(errs.data, "hunter2") == NULL, "the password is never echoed");
 	c = load_mode("[shard:a]\naddress = unix:/a\npassword = hunter2\n", 0640);
-	ok(c != NULL && c->shards[0]->secret && strcmp(c->shards[0]->secret, "hunter2") == 0,
+	ok(c != NULL && c->shards[0]->secret && strcmp(secret_str(c->shards[0]->secret), "hunter2") == 0,
 	   "a password in a private file is accepted");
+	ok(c != NULL && strcmp(c->shards[0]->password, "") == 0, "the raw password value is dropped once copied");
 	conf_free(c);
 
 	{
@@ -266,7 +267,7 @@ static void test_errors(void)
 		fputs("s3cret\n", f);
 		fclose(f);
 		c = load("[shard:a]\naddress = unix:/a\nusername = app\npassword_file = conf-test.pw\n");
-		ok(c != NULL && strcmp(c->shards[0]->secret, "s3cret") == 0, "password_file's first line, newline cut");
+		ok(c != NULL && strcmp(secret_str(c->shards[0]->secret), "s3cret") == 0, "password_file's first line, newline cut");
 		conf_free(c);
 		fails_with("[shard:a]\naddress = unix:/a\npassword = x\npassword_file = conf-test.pw\n",
 			   PATH ":4: password_file: give either password or password_file, not both", "both kinds of password");
