@@ -83,6 +83,8 @@ static void link_set(struct ledger_entry *e, int which, uint64_t v)
 {
 	unsigned char *b = e->link + which * LINK_BYTES;
 
+	if (v >> (8 * LINK_BYTES) != 0)
+		abort();	/* an address beyond 48 bits: not on Linux without asking */
 	for (int i = 0; i < LINK_BYTES; i++, v >>= 8)
 		b[i] = (unsigned char)v;
 }
