@@ -62,31 +62,48 @@ static uint32_t hash_key(uint32_t seed, const char *key, size_t klen)
 
 /* The links are 48-bit addresses, six bytes each, which is what makes the
  * entry header 24 bytes rather than 32; entries are 8-byte aligned, so the
- * low bits of prev carry the flags.  Byte by byte: no alignment or
- * endianness assumed, and compilers turn it into plain loads. */
-#define LINK_BYTES 6
+ * low bits of prev carry the flags. */
 #define F_MARK 1u
 #define F_RECREATED 2u
 #define F_ALL 7u
 
+#define LINK_MASK ((UINT64_C(1) << 48) - 1)
+
+/* Link `which` as the 48 bits of an 8-byte word that stays inside the
+ * 12 link bytes: prev is the low bits of bytes 0-7, next the high bits of
+ * bytes 4-11.  One unaligned load or store each, where byte-wise code did
+ * not compile to one. */
+static uint64_t word_at(const struct ledger_entry *e, int which)
+{
+	unsigned char b[8];
+
+	memcpy(b, e->link + 4 * which, 8);
+	return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+	       (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
+}
+
+static void word_put(struct ledger_entry *e, int which, uint64_t w)
+{
+	unsigned char b[8] = {
+		(unsigned char)w, (unsigned char)(w >> 8), (unsigned char)(w >> 16), (unsigned char)(w >> 24),
+		(unsigned char)(w >> 32), (unsigned char)(w >> 40), (unsigned char)(w >> 48), (unsigned char)(w >> 56),
+	};
+
+	memcpy(e->link + 4 * which, b, 8);
+}
+
 static uint64_t link_get(const struct ledger_entry *e, int which)
 {
-	const unsigned char *b = e->link + which * LINK_BYTES;
-	uint64_t v = 0;
-
-	for (int i = LINK_BYTES - 1; i >= 0; i--)
-		v = v << 8 | b[i];
-	return v;
+	return word_at(e, which) >> (16 * which) & LINK_MASK;
 }
 
 static void link_set(struct ledger_entry *e, int which, uint64_t v)
 {
-	unsigned char *b = e->link + which * LINK_BYTES;
+	int shift = 16 * which;
 
-	if (v >> (8 * LINK_BYTES) != 0)
+	if ((v & ~LINK_MASK) != 0)
 		abort();	/* an address beyond 48 bits: not on Linux without asking */
-	for (int i = 0; i < LINK_BYTES; i++, v >>= 8)
-		b[i] = (unsigned char)v;
+	word_put(e, which, (word_at(e, which) & ~(LINK_MASK << shift)) | v << shift);
 }
 
 static struct ledger_entry *prev_of(const struct ledger_entry *e)
@@ -272,9 +289,14 @@ static void index_grow(struct index *ix)
 	ix->cap *= 2;
 	ix->used = 0;
 	ix->table = table_alloc(ix->cap);
-	for (size_t i = 0; i < oldcap; i++)
+	for (size_t i = 0; i < oldcap; i++) {
+		/* Each entry is read for its hash: fetch a few ahead, so that
+		 * the misses overlap rather than follow one another. */
+		if (i + 8 < oldcap && old[i + 8] != 0)
+			__builtin_prefetch(slot_entry(old[i + 8]));
 		if (old[i] != 0)
 			index_insert(ix, slot_entry(old[i]));
+	}
 	free(old);
 }
 

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
 #include "ledger.h"
@@ -94,7 +95,7 @@ static void on_event(struct track *t, const char *channel, size_t clen, const ch
 	if (!is_entry(t, key, klen))
 		return;
 	if (elen == 3 && memcmp(colon, "new", 3) == 0)
-		ledger_add(t->ledger, key, klen, (uint32_t)time_now());
+		ledger_add(t->ledger, key, klen, (uint32_t)time(NULL));	/* cheaper than time_now(), per event */
 	else
 		ledger_remove(t->ledger, key, klen);
 }
