@@ -446,7 +446,7 @@ static size_t chunk_size(const struct flush *f)
 	 * rather than bunched.  An archive chunk costs an fdatasync, so it
 	 * stays at a hundredth of a second's worth. */
 	if (f->max_per_sec != 0) {
-		paced = f->archive ? f->max_per_sec / 100 : f->max_per_sec / 1000;
+		paced = f->archive ? f->max_per_sec / 100 : (uint64_t)((double)f->max_per_sec * FLUSH_PACED_CHUNK_SECS);
 		if (!f->archive && paced < FLUSH_PACED_CHUNK_MIN)
 			paced = FLUSH_PACED_CHUNK_MIN;
 		if (paced < max)
