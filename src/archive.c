@@ -670,6 +670,11 @@ static void discard_pending(struct archive *a)
 	a->npending = 0;
 }
 
+void archive_discard(struct archive *a)
+{
+	discard_pending(a);
+}
+
 static int write_all(int fd, const void *data, size_t len, uint64_t off)
 {
 	const char *p = data;

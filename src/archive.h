@@ -57,6 +57,8 @@ int archive_add(struct archive *a, const struct archive_rec *r);
 
 /* Records buffered and not yet committed. */
 size_t archive_pending(const struct archive *a);
+/* Forgets them: their keys are not going to be deleted after all. */
+void archive_discard(struct archive *a);
 
 /* Writes the buffered records and fdatasync()s them.  0 on success (also
  * when nothing is buffered).  On failure: -1, *err (for example "write

@@ -330,6 +330,34 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 	changed_case "$($PY -c 'import os; print(os.urandom(600).hex())')"
 }
 
+@test "chunks share their archive syncs: at most one every 2 ms, and every entry archived" {
+	local r chunks secs syncs
+	redis_start a
+	# Unpaced: 200-key chunks, sixteen in flight, each DUMPed in about 1 ms,
+	# so a sync per chunk would exceed one per 2 ms.
+	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_max_entries_per_sec = 0'
+	conf_shard a "unix:$(redis_sock a)"
+	daemon_start
+	shard_ready a
+	put_keys a 1 20000
+	wait_for shard_is a tracked_entries 20000
+	r=$(flush_req a 20000)
+	assert_flush_reply "$r" true 20000 20000 0
+	chunks=$(jget "$r" "j['chunks']")
+	secs=$(jget "$r" "j['seconds']")
+	syncs=$(status_field a archive_syncs_total)
+	echo "# $chunks chunks in ${secs}s, $syncs syncs" >&3
+	((syncs >= 1 && syncs <= chunks)) || fail "$syncs syncs for $chunks chunks"
+	# The 2 ms floor between syncs, with two syncs of slack.
+	$PY -c 'import sys; s, n = float(sys.argv[1]), int(sys.argv[2]); sys.exit(n > s / 0.002 + 2)' "$secs" "$syncs" ||
+		fail "$syncs syncs in ${secs}s: more than one per 2 ms"
+	run status_field a archived_entries_total
+	assert_output 20000
+	run live_count a
+	assert_output 0
+	daemon_stop
+}
+
 @test "changed_total is 0 in a normal run; status shows the archive fields" {
 	redis_start a
 	conf_base "" 'flush_when_at_least_bytes = 1' 'flush_num_entries_each_time = 50'
