@@ -107,8 +107,12 @@ void daemon_fini(struct daemon *d)
 	d->nshards = 0;
 	ctl_close(d->ctl);
 	d->ctl = NULL;
-	if (d->dns != NULL)
+	/* A resolution the shards cancelled frees itself in a deferred
+	 * callback: let those run before the resolver goes, or they leak. */
+	if (d->dns != NULL) {
+		event_base_loop(d->base, EVLOOP_NONBLOCK);
 		evdns_base_free(d->dns, 0);
+	}
 	d->dns = NULL;
 	conf_free(d->conf);
 	d->conf = NULL;
