@@ -19,8 +19,8 @@ struct flush;
 /* Keys per UNLINK: about 1 ms of server time for small values, and a
  * round trip amortised over many keys. */
 #define FLUSH_CHUNK_MAX 1000
-/* With the archive each key is dumped twice and hashed: smaller chunks
- * keep a chunk's server time near 1 ms. */
+/* With the archive each key is dumped twice (and a large one hashed):
+ * smaller chunks keep a chunk's server time near 1 ms. */
 #define FLUSH_ARCHIVE_CHUNK_MAX 200
 /* Chunks in flight at once: the server deletes one while the next is on
  * its way.  With the archive, more: chunks wait for the group commit. */
@@ -36,7 +36,7 @@ struct flush;
  * entries (at least FLUSH_PACED_CHUNK_MIN), so that other clients wait
  * behind a short command rather than a long one.  Other clients' GET p99
  * at the default 100k/s (bench s2, 2 cores, idle p99 0.3 ms): 1000-key
- * chunks 3.8 ms, 100 keys 2.2-2.4 ms, 25 keys 0.9-1.3 ms; 10 keys could
+ * chunks 3.8 ms, 100 keys 2.2-2.4 ms, 25 keys 0.9-1.9 ms; 10 keys could
  * no longer keep the rate (86k/s). */
 #define FLUSH_PACED_CHUNK_SECS 0.00025
 #define FLUSH_PACED_CHUNK_MIN 25
