@@ -118,3 +118,43 @@ rss_kib() {
 	run status_field a state
 	assert_output connected
 }
+
+@test "half-closed sockets: a request then EOF is answered; EOF alone or mid-line is closed at once" {
+	local open
+	run $PY - "$CTL_SOCK" <<-'EOF'
+		import socket, sys, time
+
+		def client(data):
+		    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+		    s.settimeout(4)                     # under the 5 s idle cut-off
+		    s.connect(sys.argv[1])
+		    s.sendall(data)
+		    s.shutdown(socket.SHUT_WR)          # half-closed: we still read
+		    got, t0 = b"", time.monotonic()
+		    try:
+		        while True:
+		            b = s.recv(65536)
+		            if not b:
+		                break
+		            got += b
+		    except socket.timeout:
+		        sys.exit("no EOF from the daemon after %r" % data)
+		    s.close()
+		    return got, time.monotonic() - t0
+
+		got, secs = client(b"status\n")
+		assert got.startswith(b'{"ok":true') and got.endswith(b"\n"), got[:200]
+		got, secs = client(b"")
+		assert got == b"" and secs < 2, (got, secs)
+		got, secs = client(b"stat")             # a line never finished
+		assert secs < 2, (got, secs)
+		print("ok")
+	EOF
+	assert_success
+	assert_output ok
+	# Nothing of them is left open, and the daemon carries on.
+	run ctl status
+	assert_success
+	open=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+	((open < 40)) || fail "$open descriptors open"
+}
