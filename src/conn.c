@@ -341,48 +341,65 @@ static void *discard(redisReply *r)
 	return &dropped;
 }
 
+/* A copy of t without its parent, for an object that is made only to be
+ * freed at once. */
+static const redisReadTask *orphan(const redisReadTask *t, redisReadTask *o)
+{
+	*o = *t;
+	o->parent = NULL;
+	return o;
+}
+
+/* Whether t, read as an object of this type, must be replaced; if so,
+ * *r is what goes in its place (NULL when out of memory). */
+static bool replaced(const redisReadTask *t, int type, void **r)
+{
+	int want;
+
+	if (unsolicited(t)) {
+		*r = unsolicited_error(t);
+		return true;
+	}
+	want = routing_type(t);
+	if (want < 0 || want == type)
+		return false;
+	*r = stand_in(t, want);
+	return true;
+}
+
 static void *guard_string(const redisReadTask *t, char *s, size_t len)
 {
-	redisReadTask orphan = *t;
-	int want = routing_type(t);
+	redisReadTask o;
+	void *r;
 
-	orphan.parent = NULL;
 	if (drop(t))
-		return discard(plain_fns->createString(&orphan, s, len));
-	if (unsolicited(t))
-		return unsolicited_error(t);
-	if (want >= 0 && want != t->type)
-		return stand_in(t, want);
+		return discard(plain_fns->createString(orphan(t, &o), s, len));
+	if (replaced(t, t->type, &r))
+		return r;
 	return plain_fns->createString(t, s, len);
 }
 
 static void *guard_integer(const redisReadTask *t, long long v)
 {
-	redisReadTask orphan = *t;
-	int want = routing_type(t);
+	redisReadTask o;
+	void *r;
 
-	orphan.parent = NULL;
 	if (drop(t))
-		return discard(plain_fns->createInteger(&orphan, v));
-	if (unsolicited(t))
-		return unsolicited_error(t);
-	if (want >= 0 && want != REDIS_REPLY_INTEGER)
-		return stand_in(t, want);
+		return discard(plain_fns->createInteger(orphan(t, &o), v));
+	if (replaced(t, REDIS_REPLY_INTEGER, &r))
+		return r;
 	return plain_fns->createInteger(t, v);
 }
 
 static void *guard_nil(const redisReadTask *t)
 {
-	redisReadTask orphan = *t;
-	int want = routing_type(t);
+	redisReadTask o;
+	void *r;
 
-	orphan.parent = NULL;
 	if (drop(t))
-		return discard(plain_fns->createNil(&orphan));
-	if (unsolicited(t))
-		return unsolicited_error(t);
-	if (want >= 0)
-		return stand_in(t, want);
+		return discard(plain_fns->createNil(orphan(t, &o)));
+	if (replaced(t, REDIS_REPLY_NIL, &r))
+		return r;
 	return plain_fns->createNil(t);
 }
 
@@ -391,13 +408,12 @@ static void *guard_array(const redisReadTask *t, int n)
 {
 	const struct conn *c = t->privdata;
 	redisReply *r;
+	void *rep;
 
 	if (drop(t))
 		return &dropped;
-	if (unsolicited(t))
-		return unsolicited_error(t);
-	if (routing_type(t) >= 0)
-		return stand_in(t, routing_type(t));	/* no array: what follows is dropped */
+	if (replaced(t, REDIS_REPLY_ARRAY, &rep))
+		return rep;	/* an error, or no array: what follows is dropped */
 	if (c == NULL || !c->subscribed || t->parent != NULL || n >= 3)
 		return plain_fns->createArray(t, n);
 	/* A message of fewer than three parts: the missing ones stand in. */
