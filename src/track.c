@@ -35,6 +35,7 @@ struct track {
 	const struct shard_conf *sc;
 	struct match_list match;
 	char *policy_key;		/* the daemon's own: never an entry */
+	size_t policy_key_len;
 	char *channels[4];
 	int subscribed;			/* subscribe confirmations so far */
 
@@ -77,7 +78,7 @@ char *track_missing_flags(const char *current)
  * policy hash, which the application keeps for us. */
 static bool is_entry(const struct track *t, const char *key, size_t klen)
 {
-	if (t->policy_key != NULL && strlen(t->policy_key) == klen && memcmp(t->policy_key, key, klen) == 0)
+	if (t->policy_key != NULL && t->policy_key_len == klen && memcmp(t->policy_key, key, klen) == 0)
 		return false;
 	return match_list_any(&t->match, key, klen);
 }
@@ -367,6 +368,7 @@ void track_set_conf(struct track *t, const struct shard_conf *sc)
 	match_list_init(&t->match, sc->match);
 	free(t->policy_key);
 	t->policy_key = *sc->policy_key ? xstrdup(sc->policy_key) : NULL;
+	t->policy_key_len = strlen(sc->policy_key);
 	/* Keys tracked under the old patterns, or the key that just became the
 	 * policy key, are entries no more: they must never be flushed. */
 	n = ledger_retain(t->ledger, keep_entry, t);
