@@ -16,13 +16,12 @@
  * unwiped; the kernel's socket buffers).  gcs-flushd(8) says so. */
 #include "config.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "secret.h"
+#include "util.h"
 
 struct secret {
 	size_t maplen;		/* the whole mapping, this header included */
@@ -36,11 +35,7 @@ struct secret *secret_new(const char *s, size_t len)
 	size_t maplen = (sizeof(struct secret) + len + 1 + page - 1) / page * page;
 	struct secret *sec;
 
-	sec = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (sec == MAP_FAILED) {
-		fprintf(stderr, "gcs-flushd: out of memory mapping %zu bytes for a secret\n", maplen);
-		abort();
-	}
+	sec = xmmap(maplen);
 	/* Before the copy, so the bytes are never in a dumpable page.  Both
 	 * calls are best effort (see above); neither failure is fatal. */
 	(void)madvise(sec, maplen, MADV_DONTDUMP);

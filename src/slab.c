@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "log.h"
 #include "slab.h"
+#include "util.h"
 
 #define SLAB_PAGE ((size_t)64 * 1024)	/* also the pages' alignment */
 #define SLAB_ALIGN 8
@@ -38,13 +38,9 @@ static struct slab_page *page_of(void *p)
 static void *map_aligned(size_t size)
 {
 	size_t span = size + SLAB_PAGE;
-	char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = xmmap(span);
 	char *start, *end;
 
-	if (p == MAP_FAILED) {
-		log_error("out of memory mapping %zu bytes", span);
-		abort();
-	}
 	start = (char *)round_up((uintptr_t)p, SLAB_PAGE);
 	end = start + size;
 	if (start > p)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "util.h"
@@ -13,6 +14,15 @@ static void oom(size_t n)
 {
 	fprintf(stderr, "gcs-flushd: out of memory allocating %zu bytes\n", n);
 	abort();
+}
+
+void *xmmap(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		oom(n);
+	return p;
 }
 
 void *xmalloc(size_t n)
