@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "ctl.h"
@@ -213,13 +214,14 @@ static bool in_group(pid_t pid, gid_t gid)
 	return found;
 }
 
-/* control_admin: root always; the socket's group when "group"; anyone
- * who could connect when "anyone". */
+/* control_admin: root and the daemon's own user always (the latter could
+ * signal it anyway, and is who the unit's ExecReload runs as); the socket's
+ * group when "group"; anyone who could connect when "anyone". */
 static bool may_mutate(const struct daemon *d, const struct ctl_peer *peer)
 {
 	const char *who = d->conf->control_admin;
 
-	if (peer->uid == 0 || strcmp(who, "anyone") == 0)
+	if (peer->uid == 0 || peer->uid == geteuid() || strcmp(who, "anyone") == 0)
 		return true;
 	if (strcmp(who, "group") != 0 || peer->uid == (uid_t)-1)
 		return false;

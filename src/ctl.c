@@ -273,7 +273,35 @@ static int clear_stale(const struct sockaddr_un *sun, char **err)
 	return 0;
 }
 
-static int listen_on(const char *path, mode_t mode, gid_t group, char **err)
+/* Gives the bound socket its group and mode.  The socket is created with
+ * the daemon's own group, so chown() is called only for another group: the
+ * shipped unit filters the @chown system calls out (SystemCallFilter=
+ * ~@privileged), and a daemon that needs no chown() must not depend on it. */
+static int set_owner_mode(const char *path, mode_t mode, gid_t group, const char *group_name, char **err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		*err = xasprintf("stat %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (group != (gid_t)-1 && st.st_gid != group && chown(path, (uid_t)-1, group) < 0) {
+		int e = errno;
+
+		*err = xasprintf("chown %s to group %s: %s%s", path, group_name, strerror(e),
+				 e == EPERM ? " (the daemon must be a member of that group; under systemd it also needs "
+					      "SupplementaryGroups= and SystemCallFilter=@chown: see gcs-flushd.conf(5))"
+					    : "");
+		return -1;
+	}
+	if (chmod(path, mode) < 0) {
+		*err = xasprintf("chmod %s to %04o: %s", path, (unsigned)mode, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int listen_on(const char *path, mode_t mode, gid_t group, const char *group_name, char **err)
 {
 	struct sockaddr_un sun;
 	mode_t old;
@@ -302,20 +330,24 @@ static int listen_on(const char *path, mode_t mode, gid_t group, char **err)
 		return -1;
 	}
 	umask(old);
-	if (chown(path, (uid_t)-1, group) < 0 || chmod(path, mode) < 0 || listen(fd, 128) < 0) {
-		*err = xasprintf("%s: %s", path, strerror(errno));
-		unlink(path);
-		close(fd);
-		return -1;
+	if (set_owner_mode(path, mode, group, group_name, err) < 0)
+		goto fail;
+	if (listen(fd, 128) < 0) {
+		*err = xasprintf("listen %s: %s", path, strerror(errno));
+		goto fail;
 	}
 	return fd;
+fail:
+	unlink(path);
+	close(fd);
+	return -1;
 }
 
-struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode, gid_t group,
+struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode, gid_t group, const char *group_name,
 		     ctl_handler_fn *handler, void *arg, char **err)
 {
 	struct ctl *c;
-	int fd = listen_on(path, mode, group, err);
+	int fd = listen_on(path, mode, group, group_name, err);
 
 	if (fd < 0)
 		return NULL;

@@ -35,8 +35,10 @@ struct ctl_peer {
 const struct ctl_peer *ctl_client_peer(const struct ctl_client *cl);
 
 /* Binds and listens.  Refuses when another daemon answers on path; removes a
- * stale socket.  Returns NULL with a message in *err. */
-struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode, gid_t group,
+ * stale socket.  group (named group_name, for messages) owns the socket;
+ * (gid_t)-1 leaves it the daemon's own.  Returns NULL with a message in *err
+ * that names the call that failed. */
+struct ctl *ctl_open(struct event_base *base, const char *path, mode_t mode, gid_t group, const char *group_name,
 		     ctl_handler_fn *handler, void *arg, char **err);
 /* Stops listening, drops clients and removes the socket file. */
 void ctl_close(struct ctl *c);

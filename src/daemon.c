@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,17 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+
+/* "1 shard", "3 shards", or "no shards configured". */
+static const char *shard_count(size_t n)
+{
+	static char text[32];
+
+	if (n == 0)
+		return "no shards configured";
+	snprintf(text, sizeof(text), "%zu shard%s", n, n == 1 ? "" : "s");
+	return text;
+}
 
 static void on_shard_change(void *arg)
 {
@@ -80,7 +92,8 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 		}
 		d->ctl_group = g->gr_gid;
 	}
-	d->ctl = ctl_open(base, conf->control_socket, (mode_t)conf->control_socket_mode, d->ctl_group, cmd_handle,
+	d->ctl = ctl_open(base, conf->control_socket, (mode_t)conf->control_socket_mode,
+			  *conf->control_socket_group ? d->ctl_group : (gid_t)-1, conf->control_socket_group, cmd_handle,
 			  d, err);
 	if (d->ctl == NULL)
 		return -1;
@@ -90,8 +103,8 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 	d->nshards = conf->nshards;
 	for (size_t i = 0; i < d->nshards; i++)
 		shard_start(d->shards[i]);
-	log_notice("gcs-flushd %s started: %zu shards, control socket %s", PACKAGE_VERSION,
-		   conf->nshards, conf->control_socket);
+	log_notice("gcs-flushd %s started: %s, control socket %s", PACKAGE_VERSION, shard_count(conf->nshards),
+		   conf->control_socket);
 	daemon_update_status(d);
 	return 0;
 }
@@ -236,7 +249,7 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 		name_list(j, "changed", &changed);
 		name_list(j, "unchanged", &unchanged);
 	}
-	log_notice("reloaded %s: %zu shards", nc->path, nc->nshards);
+	log_notice("reloaded %s: %s", nc->path, shard_count(nc->nshards));
 	buf_free(&added);
 	buf_free(&removed);
 	buf_free(&changed);
@@ -279,7 +292,13 @@ void daemon_update_status(struct daemon *d)
 		flushed += shard_flushed_total(d->shards[i]);
 	}
 	buf_init(&line);
-	buf_printf(&line, "%zu shards: %zu connected", d->nshards, count[SHARD_CONNECTED]);
+	if (d->nshards == 0) {
+		/* The packaged config names no shard: say what the daemon waits for. */
+		notify_status("no shards configured; add a [shard:NAME] section and reload");
+		buf_free(&line);
+		return;
+	}
+	buf_printf(&line, "%s: %zu connected", shard_count(d->nshards), count[SHARD_CONNECTED]);
 	if (count[SHARD_CONNECTING])
 		buf_printf(&line, ", %zu connecting", count[SHARD_CONNECTING]);
 	if (count[SHARD_DOWN])

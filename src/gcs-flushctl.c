@@ -387,11 +387,15 @@ static const char *print_status(const struct command *cmd, json_t *reply)
 		return "no \"shards\" array";
 	version = text(reply, "version");
 	fmt_duration(json_number_value(json_object_get(reply, "uptime_s")), up, sizeof(up));
-	printf("gcs-flushd %s, pid %" JSON_INTEGER_FORMAT ", up %s, %zu shard%s\n", version,
-	       json_integer_value(json_object_get(reply, "pid")), up, n, n == 1 ? "" : "s");
+	printf("gcs-flushd %s, pid %" JSON_INTEGER_FORMAT ", up %s, ", version,
+	       json_integer_value(json_object_get(reply, "pid")), up);
 	free(version);
-	if (n == 0)
+	if (n == 0) {
+		/* The packaged config names no shard until the operator adds one. */
+		printf("no shards configured\n(add a [shard:NAME] section to the config, then reload)\n");
 		return NULL;
+	}
+	printf("%zu shard%s\n", n, n == 1 ? "" : "s");
 
 	cells = xcalloc(nrows * NCOLS, sizeof(*cells));
 	for (size_t c = 0; c < NCOLS; c++)
