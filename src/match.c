@@ -1,4 +1,31 @@
-/* match: Redis-style glob patterns over binary keys. */
+/* match: Redis's glob, exactly as SCAN MATCH applies it, over binary keys;
+ * and the shard's list of patterns.
+ *
+ * Keyspace events are filtered here while reconciliation asks the server
+ * (SCAN MATCH), so the two must agree on every pattern, however odd, or a
+ * key is flushed that reconciliation never finds (or the reverse).  The
+ * reference is redis-server 7.0.15 as Debian 12 ships it: stringmatchlen()
+ * in its src/util.c, with the fixes for CVE-2022-36021 (no exponential
+ * backtracking) and CVE-2024-31228 (a cap on nested stars).  Each rule
+ * below was checked against that server; tests/match.bats keeps checking
+ * with random patterns.
+ *
+ * Beyond *, ? and [...]:
+ *  - the empty key matches only the empty pattern and a lone "*": SCAN does
+ *    not call the matcher for "*", and the matcher never lets "*" match an
+ *    empty key, so "**" does not match it;
+ *  - \x is x, outside and inside a class; a \ that ends the pattern is a
+ *    literal backslash;
+ *  - in a class, "x-y" is a range whatever y is, ']' included ("[a-]" is
+ *    the range ]..a and the class goes on); a reversed range is swapped;
+ *  - a class with no closing ']' runs to the end of the pattern and still
+ *    takes one byte: "[" matches nothing, "[^" any byte;
+ *  - "[]" matches nothing and "[^]" any byte (']' first closes the class);
+ *  - range ends compare as plain char, as Redis does: signed on x86-64, so
+ *    there [a-\xff] is \xff and \0..a; unsigned on arm64;
+ *  - a pattern whose 1001st run of stars has anything after it matches
+ *    nothing (Redis gives up past 1000 nested stars).
+ */
 #include "config.h"
 
 #include <stdlib.h>
@@ -7,82 +34,105 @@
 #include "match.h"
 #include "util.h"
 
-/* Matches one [...] class at pat (just past '['); sets *used to the bytes
- * of the class, closing ']' included. */
-static bool match_class(const char *pat, size_t plen, unsigned char c, size_t *used)
-{
-	size_t i = 0;
-	bool neg = false, hit = false;
+/* Redis's recursion depth cap: the star run that would nest deeper fails. */
+#define MATCH_MAX_STARS 1000
 
-	if (i < plen && pat[i] == '^') {
-		neg = true;
-		i++;
-	}
-	while (i < plen && pat[i] != ']') {
-		if (pat[i] == '\\' && i + 1 < plen) {
-			hit |= (unsigned char)pat[i + 1] == c;
-			i += 2;
-		} else if (i + 2 < plen && pat[i + 1] == '-' && pat[i + 2] != ']') {
-			unsigned char lo = (unsigned char)pat[i], hi = (unsigned char)pat[i + 2];
+/* The class at pat[*p] (its '['), against byte c: is c in it?  Moves *p
+ * past the class.  The order of the tests is Redis's: an escape first, so
+ * that "\]" is a member; the end of the pattern, so that an unclosed class
+ * takes the rest; then ']', then a range. */
+static bool class_has(const char *pat, size_t plen, size_t *p, char c)
+{
+	size_t q = *p + 1;
+	bool neg = q < plen && pat[q] == '^', hit = false;
+
+	if (neg)
+		q++;
+	for (;;) {
+		if (q + 1 < plen && pat[q] == '\\') {
+			hit |= pat[q + 1] == c;
+			q += 2;
+		} else if (q == plen) {
+			break;
+		} else if (pat[q] == ']') {
+			q++;
+			break;
+		} else if (q + 2 < plen && pat[q + 1] == '-') {
+			/* int from plain char, like Redis, so that both agree
+			 * on where bytes >= 0x80 fall on this architecture. */
+			int lo = pat[q], hi = pat[q + 2];
 
 			if (lo > hi) {
-				unsigned char t = lo;
+				int t = lo;
 
 				lo = hi;
 				hi = t;
 			}
 			hit |= c >= lo && c <= hi;
-			i += 3;
+			q += 3;
 		} else {
-			hit |= (unsigned char)pat[i] == c;
-			i++;
+			hit |= pat[q] == c;
+			q++;
 		}
 	}
-	*used = i < plen ? i + 1 : i;	/* an unclosed class runs to the end */
+	*p = q;
 	return hit != neg;
+}
+
+/* The element at pat[*p], not a star, against byte c; moves *p past it. */
+static bool element_has(const char *pat, size_t plen, size_t *p, char c)
+{
+	switch (pat[*p]) {
+	case '?':
+		(*p)++;
+		return true;
+	case '[':
+		return class_has(pat, plen, p, c);
+	case '\\':
+		if (*p + 1 < plen)
+			(*p)++;	/* escaped; a trailing \ stands for itself */
+		/* fall through */
+	default:
+		return pat[(*p)++] == c;
+	}
 }
 
 bool match_glob(const char *pat, size_t plen, const char *s, size_t slen)
 {
-	/* Iterative with one backtrack point for the last '*': linear in
-	 * practice and no recursion a hostile pattern could deepen. */
+	/* Iterative with one backtrack point, the last star run: as Redis
+	 * answers (a non-star element always takes exactly one byte, so
+	 * retrying earlier stars cannot help), without its recursion. */
 	size_t p = 0, i = 0, star_p = (size_t)-1, star_i = 0;
+	unsigned stars = 0, star_n = 0;
 
+	if (plen == 1 && pat[0] == '*')
+		return true;
+	if (slen == 0)
+		return plen == 0;
 	while (i < slen) {
 		if (p < plen && pat[p] == '*') {
 			while (p < plen && pat[p] == '*')
 				p++;
 			if (p == plen)
 				return true;
+			/* Redis would nest this run too deep: no key matches. */
+			if (++stars > MATCH_MAX_STARS)
+				return false;
 			star_p = p;
 			star_i = i;
+			star_n = stars;
 			continue;
 		}
-		if (p < plen) {
-			size_t used = 1;
-			bool ok;
-
-			if (pat[p] == '?') {
-				ok = true;
-			} else if (pat[p] == '[') {
-				ok = match_class(pat + p + 1, plen - p - 1, (unsigned char)s[i], &used);
-				used++;
-			} else if (pat[p] == '\\' && p + 1 < plen) {
-				ok = pat[p + 1] == s[i];
-				used = 2;
-			} else {
-				ok = pat[p] == s[i];
-			}
-			if (ok) {
-				p += used;
-				i++;
-				continue;
-			}
+		if (p < plen && element_has(pat, plen, &p, s[i])) {
+			i++;
+			continue;
 		}
 		if (star_p == (size_t)-1)
 			return false;
+		/* Let the last star run take one byte more. */
 		p = star_p;
 		i = ++star_i;
+		stars = star_n;
 	}
 	while (p < plen && pat[p] == '*')
 		p++;

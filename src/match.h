@@ -1,11 +1,14 @@
-/* match: Redis-style glob patterns (*, ?, [abc], [^a-z], \x) over binary
- * keys, and the shard's list of patterns. */
+/* match: Redis's glob patterns (*, ?, [abc], [^a-z], \x) over binary keys,
+ * exactly as SCAN MATCH applies them, and the shard's list of patterns. */
 #ifndef GCS_MATCH_H
 #define GCS_MATCH_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Would SCAN MATCH pat select the key s?  Both binary-safe; the edge
+ * cases (the empty key, unclosed classes, [a-], the star cap) are listed
+ * in match.c. */
 bool match_glob(const char *pat, size_t plen, const char *s, size_t slen);
 
 /* A space-separated list of patterns, as in the match key. */
