@@ -87,6 +87,7 @@ ct_boot() {
 		return 1
 	}
 	echo "$CT_INIT" >"$CT_DIR/init.pid"
+	ct_guard "$$"
 	# systemctl answers once PID 1 has its private socket; "degraded" is
 	# booted too (a unit that wants real hardware may fail).
 	local state=
@@ -99,6 +100,25 @@ ct_boot() {
 	echo "# the container's systemd is '$state' after 60 s; its console:" >&2
 	sed 's/^/#   /' "$CT_DIR/console.log" | tail -n 20 >&2
 	return 1
+}
+
+# ct_guard PID: stops the container and unmounts it once PID (the bats
+# process of the suite) is gone without doing so itself: a test timeout in
+# bats 1.8 ends the whole file, teardown_file included.  Checks once a
+# second, for at most two hours.
+ct_guard() {
+	local owner=$1 init=$CT_INIT dir=$CT_DIR
+
+	(
+		for ((i = 0; i < 7200; i++)); do
+			ct_alive "$init" || exit 0
+			kill -0 "$owner" 2>/dev/null || break
+			sleep 1
+		done
+		kill -KILL "$init" 2>/dev/null
+		sleep 1
+		umount -l "$dir/root" "$dir/fs" 2>/dev/null
+	) </dev/null >/dev/null 2>&1 3>&- &
 }
 
 # The PIDs survive from one test to the next through files: each bats test

@@ -13,6 +13,8 @@
 # can boot (not root, no CAP_SYS_ADMIN) the suite skips and says why, but
 # fails when $CI is set: CI machines can, and must.
 
+# Each test waits for systemd and the daemon several times.
+BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-150}
 load helpers
 load container
 
