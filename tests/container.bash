@@ -9,7 +9,8 @@
 # would start the host's servers are masked.  --private-network gives it
 # its own loopback, so its Redis cannot meet any other.
 #
-#   ct_init DIR      mounts the tmpfs and the overlay under DIR
+#   ct_init DIR      mounts the tmpfs and the overlay under DIR; call it
+#                    from setup_file, whose process outlives every test
 #   ct_boot          boots it; sets CT_PID (nspawn) and CT_INIT (its PID 1)
 #   ct CMD...        runs CMD inside (every namespace of the container)
 #   ct_poweroff      powers it off and waits for nspawn to exit
@@ -44,6 +45,10 @@ ct_unavailable() {
 
 ct_init() {
 	CT_DIR=$1
+	# Each bats test is a process of its own: the guard of a container
+	# booted by a test must watch the suite's process, this one.
+	CT_OWNER=$$
+	export CT_OWNER
 	mkdir -p "$CT_DIR/fs" "$CT_DIR/root"
 	mount -t tmpfs -o size=512m,mode=0755 ct-upper "$CT_DIR/fs"
 	mkdir -p "$CT_DIR/fs/upper" "$CT_DIR/fs/work"
@@ -87,7 +92,7 @@ ct_boot() {
 		return 1
 	}
 	echo "$CT_INIT" >"$CT_DIR/init.pid"
-	ct_guard "$$"
+	ct_guard "${CT_OWNER:-$$}"
 	# systemctl answers once PID 1 has its private socket; "degraded" is
 	# booted too (a unit that wants real hardware may fail).
 	local state=
