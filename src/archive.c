@@ -70,6 +70,7 @@
 
 #include "archive.h"
 #include "crc32c.h"
+#include "le.h"
 #include "util.h"
 
 #define FILE_MAGIC "GCSARCH1"
@@ -105,41 +106,6 @@ struct archive {
 	int64_t pending_min, pending_max;
 	char *warning;
 };
-
-/* ---- little-endian helpers ---------------------------------------------- */
-
-static void put_u16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 
 /* ---- segment names ---------------------------------------------------------- */
 
@@ -287,20 +253,20 @@ static int read_record(struct reader *rd, uint64_t off, bool check, struct archi
 
 	if (h == NULL)
 		return rd->err ? REC_IOERR : REC_INVALID;
-	body_len = get_u32(h + 8);
-	crc = get_u32(h + 12);
-	if (get_u32(h) != REC_MAGIC || h[4] != REC_VERSION || h[5] != 0 || get_u16(h + 6) != 0 ||
+	body_len = le_get32(h + 8);
+	crc = le_get32(h + 12);
+	if (le_get32(h) != REC_MAGIC || h[4] != REC_VERSION || h[5] != 0 || le_get16(h + 6) != 0 ||
 	    body_len < BODY_FIXED || body_len > ARCHIVE_BODY_MAX || body_len > rd->size - off - HDR_LEN)
 		return REC_INVALID;
 	b = reader_get(rd, off + HDR_LEN, check ? body_len : BODY_FIXED);
 	if (b == NULL)
 		return rd->err ? REC_IOERR : REC_INVALID;
-	r->flushed_ms = (int64_t)get_u64(b);
-	r->expire_ms = (int64_t)get_u64(b + 8);
-	r->db = get_u32(b + 16);
-	r->shard_len = get_u16(b + 20);
-	r->key_len = get_u32(b + 22);
-	r->payload_len = get_u32(b + 26);
+	r->flushed_ms = (int64_t)le_get64(b);
+	r->expire_ms = (int64_t)le_get64(b + 8);
+	r->db = le_get32(b + 16);
+	r->shard_len = le_get16(b + 20);
+	r->key_len = le_get32(b + 22);
+	r->payload_len = le_get32(b + 26);
 	lens = (uint64_t)r->shard_len + r->key_len + r->payload_len;
 	if (lens != body_len - BODY_FIXED)
 		return REC_INVALID;
@@ -629,23 +595,23 @@ int archive_add(struct archive *a, const struct archive_rec *r)
 		errno = EFBIG;
 		return -1;
 	}
-	put_u32(hdr, REC_MAGIC);
+	le_put32(hdr, REC_MAGIC);
 	hdr[4] = REC_VERSION;
 	hdr[5] = 0;
-	put_u16(hdr + 6, 0);
-	put_u32(hdr + 8, (uint32_t)body_len);
-	put_u32(hdr + 12, 0);	/* the CRC, below */
-	put_u64(hdr + 16, (uint64_t)r->flushed_ms);
-	put_u64(hdr + 24, (uint64_t)r->expire_ms);
-	put_u32(hdr + 32, r->db);
-	put_u16(hdr + 36, (uint16_t)r->shard_len);
-	put_u32(hdr + 38, (uint32_t)r->key_len);
-	put_u32(hdr + 42, (uint32_t)r->payload_len);
+	le_put16(hdr + 6, 0);
+	le_put32(hdr + 8, (uint32_t)body_len);
+	le_put32(hdr + 12, 0);	/* the CRC, below */
+	le_put64(hdr + 16, (uint64_t)r->flushed_ms);
+	le_put64(hdr + 24, (uint64_t)r->expire_ms);
+	le_put32(hdr + 32, r->db);
+	le_put16(hdr + 36, (uint16_t)r->shard_len);
+	le_put32(hdr + 38, (uint32_t)r->key_len);
+	le_put32(hdr + 42, (uint32_t)r->payload_len);
 	buf_append(&a->pending, hdr, sizeof(hdr));
 	buf_append(&a->pending, r->shard, r->shard_len);
 	buf_append(&a->pending, r->key, r->key_len);
 	buf_append(&a->pending, r->payload, r->payload_len);
-	put_u32((unsigned char *)a->pending.data + start + 12,
+	le_put32((unsigned char *)a->pending.data + start + 12,
 		crc32c(a->pending.data + start + HDR_LEN, (size_t)body_len));
 	if (a->npending == 0 || r->flushed_ms < a->pending_min)
 		a->pending_min = r->flushed_ms;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ledger.h"
+#include "le.h"
 #include "slab.h"
 #include "util.h"
 
@@ -71,25 +72,15 @@ static uint32_t hash_key(uint32_t seed, const char *key, size_t klen)
 
 /* Link `which` as the 48 bits of an 8-byte word that stays inside the
  * 12 link bytes: prev is the low bits of bytes 0-7, next the high bits of
- * bytes 4-11.  One unaligned load or store each, where byte-wise code did
- * not compile to one. */
+ * bytes 4-11.  One unaligned load or store each (le.h). */
 static uint64_t word_at(const struct ledger_entry *e, int which)
 {
-	unsigned char b[8];
-
-	memcpy(b, e->link + 4 * which, 8);
-	return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
-	       (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
+	return le_get64(e->link + 4 * which);
 }
 
 static void word_put(struct ledger_entry *e, int which, uint64_t w)
 {
-	unsigned char b[8] = {
-		(unsigned char)w, (unsigned char)(w >> 8), (unsigned char)(w >> 16), (unsigned char)(w >> 24),
-		(unsigned char)(w >> 32), (unsigned char)(w >> 40), (unsigned char)(w >> 48), (unsigned char)(w >> 56),
-	};
-
-	memcpy(e->link + 4 * which, b, 8);
+	le_put64(e->link + 4 * which, w);
 }
 
 static uint64_t link_get(const struct ledger_entry *e, int which)
@@ -437,26 +428,13 @@ static void untrack(struct ledger *l, struct ledger_entry *e, size_t slot)
 
 /* ---- the log ------------------------------------------------------------------ */
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void write_record(FILE *f, char type, uint32_t created, const char *data, size_t len)
 {
 	unsigned char hdr[9];
 
 	hdr[0] = (unsigned char)type;
-	put_u32(hdr + 1, created);
-	put_u32(hdr + 5, (uint32_t)len);
+	le_put32(hdr + 1, created);
+	le_put32(hdr + 5, (uint32_t)len);
 	fwrite(hdr, 1, sizeof(hdr), f);
 	fwrite(data, 1, len, f);
 }
@@ -480,7 +458,7 @@ static long replay(struct ledger *l, FILE *f)
 
 	size = fstat(fileno(f), &st) == 0 ? (long)st.st_size : LONG_MAX;
 	while (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr)) {
-		uint32_t created = get_u32(hdr + 1), len = get_u32(hdr + 5);
+		uint32_t created = le_get32(hdr + 1), len = le_get32(hdr + 5);
 
 		/* A length past the end of the file is a torn or garbled tail:
 		 * do not allocate for it. */

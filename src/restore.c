@@ -12,6 +12,7 @@
 #include <hiredis/hiredis.h>
 
 #include "archive.h"
+#include "le.h"
 #include "match.h"
 #include "restore.h"
 #include "util.h"
@@ -163,7 +164,7 @@ static int payload_rdb_version(const char *p, size_t len)
 {
 	if (len < 10)
 		return -1;
-	return (unsigned char)p[len - 10] | (unsigned char)p[len - 9] << 8;
+	return le_get16((const unsigned char *)p + len - 10);
 }
 
 /* Restores one key; prints what happened; returns 0 or 1. */
