@@ -91,6 +91,7 @@ static void check_entries(const struct ledger *l, const struct model *m, size_t 
 	const struct ledger_entry *e = ledger_head(l);
 
 	FUZZ_CHECK(ledger_count(l) + skip == model_live(m));
+	FUZZ_CHECK(ledger_flushable(l) == (ledger_count(l) > 0));	/* no marks here */
 	for (size_t i = 0; i < m->n; i++) {
 		if (!m->v[i].live)
 			continue;

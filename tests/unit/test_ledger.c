@@ -1,5 +1,6 @@
 /* Unit tests for the ledger: creation order, re-creation, take and put
- * back, marks, and the persisted log (round trip, torn tail, compaction). */
+ * back, marks, ledger_flushable, and the persisted log (round trip, torn
+ * tail, compaction). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -93,6 +94,36 @@ static void test_marks(void)
 	check_order(l, "old1 gap1 gap2 new1", "unmark leaves the order");
 	ok(ledger_count(l) == 4, "marks are not counted");
 	ok(ledger_oldest_created(l) == 100, "oldest creation time");
+	ledger_free(l);
+}
+
+/* ledger_flushable: a flush may take only when the oldest entry is a key. */
+static void test_flushable(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *mark, *v[8];
+	size_t n;
+
+	ok(!ledger_flushable(l), "an empty ledger is not flushable");
+	mark = ledger_mark(l);	/* a first start: the gap is everything before now */
+	ok(!ledger_flushable(l), "a ledger holding only a mark is not flushable");
+	add(l, "new1");
+	ok(!ledger_flushable(l) && ledger_take(l, v, 8) == 0,
+	   "keys seen since the mark are not flushable before the reconciliation finds the older ones");
+	ledger_insert_before(l, mark, "gap1", 4, 50);
+	ok(ledger_flushable(l), "a key found by the reconciliation makes it flushable");
+	n = ledger_take(l, v, 8);
+	ok(n == 1 && !ledger_flushable(l), "once the keys before the mark are taken, it is not flushable");
+	ledger_put_back(l, v, n);
+	ok(ledger_flushable(l), "a put-back key makes it flushable again");
+	ledger_unmark(l, mark);
+	check_order(l, "gap1 new1", "the order after the mark is gone");
+	n = ledger_take(l, v, 8);
+	ok(n == 2 && !ledger_flushable(l), "all taken: not flushable");
+	for (size_t i = 0; i < n; i++)
+		ledger_done(l, v[i]);
+	add(l, "a");
+	ok(ledger_flushable(l), "a key with no mark before it is flushable");
 	ledger_free(l);
 }
 
@@ -262,6 +293,7 @@ int main(void)
 	test_log_edges();
 	test_order();
 	test_marks();
+	test_flushable();
 	test_index_growth();
 	test_persistence();
 	return tap_done();
