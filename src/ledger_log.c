@@ -35,14 +35,24 @@ struct ledger_log {
 	size_t records;			/* in the file, replayed ones included */
 };
 
+/* A record of a key up to this long is written with one fwrite: each
+ * fwrite costs about 200 instructions in glibc, as much as the rest of a
+ * ledger_add, and most keys are short. */
+#define LOG_REC_INLINE 256
+
 static void write_record(FILE *f, char type, uint32_t created, const char *data, size_t len)
 {
-	unsigned char hdr[LOG_HDR_LEN];
+	unsigned char rec[LOG_REC_INLINE];
 
-	hdr[0] = (unsigned char)type;
-	le_put32(hdr + 1, created);
-	le_put32(hdr + 5, (uint32_t)len);
-	fwrite(hdr, 1, sizeof(hdr), f);
+	rec[0] = (unsigned char)type;
+	le_put32(rec + 1, created);
+	le_put32(rec + 5, (uint32_t)len);
+	if (len <= sizeof(rec) - LOG_HDR_LEN) {
+		memcpy(rec + LOG_HDR_LEN, data, len);
+		fwrite(rec, 1, LOG_HDR_LEN + len, f);
+		return;
+	}
+	fwrite(rec, 1, LOG_HDR_LEN, f);
 	fwrite(data, 1, len, f);
 }
 

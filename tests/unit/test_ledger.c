@@ -217,6 +217,37 @@ static void test_persistence(void)
 	unlink(PATH ".tmp");
 }
 
+/* Keys around the length where the log stops writing a record in one
+ * piece survive a restart, in order. */
+static void test_long_keys(void)
+{
+	static const size_t lens[] = {246, 247, 248, 1000, 70000};
+	struct ledger *l = ledger_new();
+	char *key = xmalloc(70000), *err = NULL;
+	bool all = true;
+	size_t i;
+
+	unlink(PATH);
+	ok(ledger_open(l, PATH, &err) == 0, "open a new log for long keys");
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		memset(key, (int)('a' + i), lens[i]);
+		ledger_add(l, key, lens[i], (uint32_t)i);
+	}
+	ledger_sync(l, &err);
+	ledger_free(l);
+	l = ledger_new();
+	ok(ledger_open(l, PATH, &err) == 0 && ledger_count(l) == ARRAY_SIZE(lens), "reopen with long keys");
+	i = 0;
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = ledger_next(e), i++) {
+		all &= i < ARRAY_SIZE(lens) && e->klen == lens[i] && e->created == i;
+		all &= e->klen > 0 && e->key[0] == (char)('a' + i) && e->key[e->klen - 1] == (char)('a' + i);
+	}
+	ok(all && i == ARRAY_SIZE(lens), "keys of 246 to 70000 bytes survive a restart, in order");
+	ledger_free(l);
+	free(key);
+	unlink(PATH);
+}
+
 static bool keep_not_x(void *arg, const char *key, size_t klen)
 {
 	(void)arg;
@@ -296,5 +327,6 @@ int main(void)
 	test_flushable();
 	test_index_growth();
 	test_persistence();
+	test_long_keys();
 	return tap_done();
 }
