@@ -3,7 +3,7 @@
  *
  * - A file without the magic (8 bytes or more) is refused; one shorter
  *   than the magic is taken as new.  Otherwise the entries, in order, are
- *   those of a plain replay of the format in ledger.c (a model: a list
+ *   those of a plain replay of the format in ledger_log.c (a model: a list
  *   where an 'A' appends a key or moves it to the tail, a 'D' removes it),
  *   and the torn tail it reports is the one the model sees.
  * - The log it leaves (tail cut) replays to the same entries; so does the
@@ -91,6 +91,7 @@ static void check_entries(const struct ledger *l, const struct model *m, size_t 
 	const struct ledger_entry *e = ledger_head(l);
 
 	FUZZ_CHECK(ledger_count(l) + skip == model_live(m));
+	FUZZ_CHECK(ledger_flushable(l) == (ledger_count(l) > 0));	/* no marks here */
 	for (size_t i = 0; i < m->n; i++) {
 		if (!m->v[i].live)
 			continue;

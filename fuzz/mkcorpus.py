@@ -2,7 +2,7 @@
 """Writes the seed corpus of the fuzz targets: fuzz/corpus/TARGET/NAME.
 
 Archive segments and ledger logs are written in the formats described at
-the top of src/archive.c and src/ledger.c (CRC-32C done here), so the seeds
+the top of src/archive.c and src/ledger_log.c (CRC-32C done here), so the seeds
 do not depend on a build.  Run it from anywhere; it rewrites the seeds it
 knows and leaves every other file alone (regression inputs, inputs merged
 from fuzz runs).

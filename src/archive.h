@@ -1,6 +1,7 @@
 /* archive: a shard's append-only, checksummed segment files of flushed
  * entries, written durably before the entries are deleted from Redis.
- * The file format is described at the top of archive.c. */
+ * The file format is described at the top of archive.c, which also reads
+ * it (archive_scan); the writer is archive_write.c. */
 #ifndef GCS_ARCHIVE_H
 #define GCS_ARCHIVE_H
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "le.h"
 
 #define CRC32C_POLY 0x82F63B78u	/* 0x1EDC6F41 bit-reversed */
 
@@ -30,20 +31,13 @@ static void crc32c_init(void)
 			table[k][b] = (table[k - 1][b] >> 8) ^ table[0][table[k - 1][b] & 0xff];
 }
 
-/* Eight bytes as a little-endian u64, whatever the host's byte order. */
-static uint64_t load_le64(const unsigned char *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-	       (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
-
 uint32_t crc32c_update(uint32_t crc, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 	uint32_t c = ~crc;
 
 	while (len >= 8) {
-		uint64_t w = load_le64(p) ^ c;
+		uint64_t w = le_get64(p) ^ c;
 
 		c = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^ table[5][(w >> 16) & 0xff] ^
 		    table[4][(w >> 24) & 0xff] ^ table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^

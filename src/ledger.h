@@ -4,7 +4,11 @@
  * in state_dir with periodic compaction, so a restart keeps the order.
  *
  * Marks are placeholders in the list: reconciliation inserts the keys it
- * finds in front of a mark placed where the gap began. */
+ * finds in front of a mark placed where the gap began.
+ *
+ * The implementation is in three parts: ledger.c (the list and this API),
+ * ledger_index.c (the hash index) and ledger_log.c (the file); callers use
+ * this header only. */
 #ifndef GCS_LEDGER_H
 #define GCS_LEDGER_H
 
@@ -17,7 +21,7 @@ struct ledger_entry {
 	uint32_t hash;
 	uint32_t created;	/* unix seconds */
 	uint32_t klen;
-	unsigned char link[12];	/* ledger.c's: prev and next, and flags */
+	unsigned char link[12];	/* prev and next, and flags: see ledger_int.h */
 	char key[];
 };
 
@@ -44,12 +48,11 @@ void ledger_add(struct ledger *l, const char *key, size_t klen, uint32_t created
 bool ledger_remove(struct ledger *l, const char *key, size_t klen);
 bool ledger_contains(const struct ledger *l, const char *key, size_t klen);
 size_t ledger_count(const struct ledger *l);
-/* The oldest entry, marks included; NULL when empty. */
-const struct ledger_entry *ledger_head(const struct ledger *l);
-/* The next newer entry, or NULL. */
-const struct ledger_entry *ledger_next(const struct ledger_entry *e);
-/* Whether e is a reconciliation mark rather than a key. */
-bool ledger_is_mark(const struct ledger_entry *e);
+/* May a flush take anything now: the oldest entry is a key, not a mark.
+ * False when the ledger is empty, and while the first reconciliation has
+ * not yet found the keys older than those seen since (taking now would
+ * take the newest). */
+bool ledger_flushable(const struct ledger *l);
 /* Creation time of the oldest real entry, or 0. */
 uint32_t ledger_oldest_created(const struct ledger *l);
 /* Bytes of daemon memory the ledger uses (entries and index). */
@@ -73,5 +76,16 @@ void ledger_insert_before(struct ledger *l, struct ledger_entry *mark, const cha
 void ledger_unmark(struct ledger *l, struct ledger_entry *mark);
 /* Drops (and logs) every entry keep() refuses; returns how many. */
 size_t ledger_retain(struct ledger *l, bool (*keep)(void *arg, const char *key, size_t klen), void *arg);
+
+/* The walk below is for the unit tests and the fuzz targets, which check
+ * the whole order; the daemon asks ledger_flushable and ledger_take
+ * instead (shard.c's maybe_flush still walks until it moves over).
+ *
+ * The oldest entry, marks included; NULL when empty. */
+const struct ledger_entry *ledger_head(const struct ledger *l);
+/* The next newer entry, or NULL. */
+const struct ledger_entry *ledger_next(const struct ledger_entry *e);
+/* Whether e is a reconciliation mark rather than a key. */
+bool ledger_is_mark(const struct ledger_entry *e);
 
 #endif

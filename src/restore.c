@@ -12,8 +12,10 @@
 #include <hiredis/hiredis.h>
 
 #include "archive.h"
+#include "le.h"
 #include "match.h"
 #include "restore.h"
+#include "statedir.h"
 #include "util.h"
 
 #define RESTORE_TIMEOUT_SECS 10
@@ -67,11 +69,6 @@ static int64_t now_ms(void)
 	return (int64_t)(time_now() * 1000);
 }
 
-static char *shard_archive_dir(const struct conf *c, const char *shard)
-{
-	return xasprintf("%s/archive/%s", c->state_dir, shard);
-}
-
 /* Runs archive_scan over the shard's archive, reporting problems. */
 static int scan(const struct conf *c, const char *shard, archive_scan_fn *fn, void *arg)
 {
@@ -83,7 +80,7 @@ static int scan(const struct conf *c, const char *shard, archive_scan_fn *fn, vo
 		fprintf(stderr, "gcs-flushctl: %s has no [shard:%s]\n", c->path, shard);
 		return -1;
 	}
-	dir = shard_archive_dir(c, shard);
+	dir = statedir_archive_dir(c->state_dir, shard);
 	rc = archive_scan(dir, fn, arg, &corrupt, &err);
 	if (rc < 0) {
 		fprintf(stderr, "gcs-flushctl: archive %s: %s\n", dir, err);
@@ -163,7 +160,7 @@ static int payload_rdb_version(const char *p, size_t len)
 {
 	if (len < 10)
 		return -1;
-	return (unsigned char)p[len - 10] | (unsigned char)p[len - 9] << 8;
+	return le_get16((const unsigned char *)p + len - 10);
 }
 
 /* Restores one key; prints what happened; returns 0 or 1. */

@@ -1,5 +1,6 @@
 /* Unit tests for the ledger: creation order, re-creation, take and put
- * back, marks, and the persisted log (round trip, torn tail, compaction). */
+ * back, marks, ledger_flushable, and the persisted log (round trip, torn
+ * tail, compaction). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -96,6 +97,36 @@ static void test_marks(void)
 	ledger_free(l);
 }
 
+/* ledger_flushable: a flush may take only when the oldest entry is a key. */
+static void test_flushable(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *mark, *v[8];
+	size_t n;
+
+	ok(!ledger_flushable(l), "an empty ledger is not flushable");
+	mark = ledger_mark(l);	/* a first start: the gap is everything before now */
+	ok(!ledger_flushable(l), "a ledger holding only a mark is not flushable");
+	add(l, "new1");
+	ok(!ledger_flushable(l) && ledger_take(l, v, 8) == 0,
+	   "keys seen since the mark are not flushable before the reconciliation finds the older ones");
+	ledger_insert_before(l, mark, "gap1", 4, 50);
+	ok(ledger_flushable(l), "a key found by the reconciliation makes it flushable");
+	n = ledger_take(l, v, 8);
+	ok(n == 1 && !ledger_flushable(l), "once the keys before the mark are taken, it is not flushable");
+	ledger_put_back(l, v, n);
+	ok(ledger_flushable(l), "a put-back key makes it flushable again");
+	ledger_unmark(l, mark);
+	check_order(l, "gap1 new1", "the order after the mark is gone");
+	n = ledger_take(l, v, 8);
+	ok(n == 2 && !ledger_flushable(l), "all taken: not flushable");
+	for (size_t i = 0; i < n; i++)
+		ledger_done(l, v[i]);
+	add(l, "a");
+	ok(ledger_flushable(l), "a key with no mark before it is flushable");
+	ledger_free(l);
+}
+
 static void test_index_growth(void)
 {
 	struct ledger *l = ledger_new();
@@ -186,6 +217,37 @@ static void test_persistence(void)
 	unlink(PATH ".tmp");
 }
 
+/* Keys around the length where the log stops writing a record in one
+ * piece survive a restart, in order. */
+static void test_long_keys(void)
+{
+	static const size_t lens[] = {246, 247, 248, 1000, 70000};
+	struct ledger *l = ledger_new();
+	char *key = xmalloc(70000), *err = NULL;
+	bool all = true;
+	size_t i;
+
+	unlink(PATH);
+	ok(ledger_open(l, PATH, &err) == 0, "open a new log for long keys");
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		memset(key, (int)('a' + i), lens[i]);
+		ledger_add(l, key, lens[i], (uint32_t)i);
+	}
+	ledger_sync(l, &err);
+	ledger_free(l);
+	l = ledger_new();
+	ok(ledger_open(l, PATH, &err) == 0 && ledger_count(l) == ARRAY_SIZE(lens), "reopen with long keys");
+	i = 0;
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = ledger_next(e), i++) {
+		all &= i < ARRAY_SIZE(lens) && e->klen == lens[i] && e->created == i;
+		all &= e->klen > 0 && e->key[0] == (char)('a' + i) && e->key[e->klen - 1] == (char)('a' + i);
+	}
+	ok(all && i == ARRAY_SIZE(lens), "keys of 246 to 70000 bytes survive a restart, in order");
+	ledger_free(l);
+	free(key);
+	unlink(PATH);
+}
+
 static bool keep_not_x(void *arg, const char *key, size_t klen)
 {
 	(void)arg;
@@ -262,7 +324,9 @@ int main(void)
 	test_log_edges();
 	test_order();
 	test_marks();
+	test_flushable();
 	test_index_growth();
 	test_persistence();
+	test_long_keys();
 	return tap_done();
 }
