@@ -738,3 +738,8 @@ void ledger_unmark(struct ledger *l, struct ledger_entry *mark)
 	list_unlink(l, mark);
 	entry_free(l, mark);
 }
+
+bool ledger_flushable(const struct ledger *l)
+{
+	return l->head != NULL && !ledger_is_mark(l->head);
+}

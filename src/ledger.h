@@ -44,6 +44,10 @@ void ledger_add(struct ledger *l, const char *key, size_t klen, uint32_t created
 bool ledger_remove(struct ledger *l, const char *key, size_t klen);
 bool ledger_contains(const struct ledger *l, const char *key, size_t klen);
 size_t ledger_count(const struct ledger *l);
+/* May a flush take anything now?  Not when the ledger is empty, nor while
+ * a reconciliation mark is at the head (the keys older than it are still
+ * being found). */
+bool ledger_flushable(const struct ledger *l);
 /* The oldest entry, marks included; NULL when empty. */
 const struct ledger_entry *ledger_head(const struct ledger *l);
 /* The next newer entry, or NULL. */
