@@ -1,5 +1,6 @@
 /* cmd: control requests.  One table of commands; each handler writes the
- * members of the reply object after "ok". */
+ * members of the reply object after "ok".  Owns the parsing and the
+ * permission check of a request; the work is the daemon's and the shards'. */
 #include "config.h"
 
 #include <stdio.h>

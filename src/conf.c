@@ -1,8 +1,6 @@
-/* conf: the INI configuration.
- *
- * One table (conf_table) names every key with its scope, type, default and
- * bounds.  Parsing, defaults, validation, the -t check and the settings shown
- * in status all walk it, so a key is added in exactly one place.
+/* conf: reading the INI configuration file into a struct conf, with every
+ * problem reported as FILE:LINE: key: message.  The keys, their types,
+ * defaults and bounds are the table in conf_keys.c; this file only walks it.
  *
  * inih does the tokenising.  Before it runs, a pre-pass over the file finds
  * the section headers (so empty sections and duplicates are seen, with their
@@ -24,96 +22,9 @@
 #include <ini.h>
 
 #include "conf.h"
+#include "conf_keys.h"
 #include "log.h"
 #include "secret.h"
-
-#define D(f) offsetof(struct conf, f)
-#define S(f) offsetof(struct shard_conf, f)
-#define NOLIMIT 0, 0
-
-static const struct conf_key conf_table[] = {
-	{"control_socket", CS_DAEMON, CT_STR, D(control_socket), "/run/gcs-flushd/control.sock", NOLIMIT,
-	 CK_RESTART, "path of the UNIX control socket"},
-	{"control_socket_mode", CS_DAEMON, CT_MODE, D(control_socket_mode), "0660", 0, 0777,
-	 CK_RESTART, "file mode of the control socket (octal)"},
-	{"control_socket_group", CS_DAEMON, CT_STR, D(control_socket_group), "", NOLIMIT,
-	 CK_RESTART, "group owning the control socket; empty: the daemon's own group"},
-	{"control_admin", CS_DAEMON, CT_STR, D(control_admin), "group", NOLIMIT,
-	 0, "who may flush, pause, resume and reload: root, group or anyone"},
-	{"state_dir", CS_DAEMON, CT_STR, D(state_dir), "/var/lib/gcs-flushd", NOLIMIT,
-	 CK_RESTART, "directory for the daemon's persistent state"},
-	{"log_level", CS_DAEMON, CT_LOGLEVEL, D(log_level), "info", NOLIMIT,
-	 0, "error, warning, notice, info or debug"},
-
-	{"flush_when_at_least_bytes", CS_POLICY, CT_SIZE, S(flush_when_at_least_bytes), "2GiB", NOLIMIT,
-	 0, "no flushing while used_memory is below this"},
-	{"flush_period_secs", CS_POLICY, CT_SECS, S(flush_period_secs), "10", 0.01, 86400,
-	 0, "at most one flush per period; also the INFO memory interval"},
-	{"flush_num_entries_each_time", CS_POLICY, CT_UINT, S(flush_num_entries_each_time), "10000", 1, 1e9,
-	 0, "at most this many entries per flush"},
-	{"flush_max_entries_per_sec", CS_POLICY, CT_UINT, S(flush_max_entries_per_sec), "100000", 0, 1e9,
-	 0, "pacing within a flush; 0 means no limit"},
-	{"match", CS_POLICY, CT_STR, S(match), "*", NOLIMIT,
-	 0, "space-separated glob patterns of the keys that are entries"},
-	{"archive", CS_POLICY, CT_BOOL, S(archive), "yes", NOLIMIT,
-	 0, "archive every entry before deleting it"},
-	{"archive_max_bytes", CS_POLICY, CT_SIZE, S(archive_max_bytes), "0", NOLIMIT,
-	 0, "delete the oldest archive segments beyond this total; 0 keeps all"},
-	{"archive_max_age", CS_POLICY, CT_SECS, S(archive_max_age), "0", 0, 3153600000.0,
-	 0, "delete archive segments older than this (s, m, h or d); 0 keeps all"},
-	{"archive_segment_bytes", CS_POLICY, CT_SIZE, S(archive_segment_bytes), "64MiB", 4096, 1099511627776.0,
-	 0, "start a new archive segment file beyond this size"},
-	{"policy_key", CS_POLICY, CT_STR, S(policy_key), "", NOLIMIT,
-	 0, "Redis hash whose fields override the policy at run time"},
-	{"connect_timeout_secs", CS_POLICY, CT_SECS, S(connect_timeout_secs), "5", 0.01, 3600,
-	 0, "give up a connection attempt after this long"},
-	{"command_timeout_secs", CS_POLICY, CT_SECS, S(command_timeout_secs), "5", 0.01, 3600,
-	 0, "drop the connection when a reply takes longer than this"},
-	{"reconnect_max_secs", CS_POLICY, CT_SECS, S(reconnect_max_secs), "30", 0.01, 86400,
-	 0, "cap of the exponential reconnect backoff"},
-
-	{"address", CS_SHARD, CT_STR, S(address), NULL, NOLIMIT,
-	 CK_REQUIRED | CK_CONNECT, "host:port, [v6addr]:port or unix:/path"},
-	{"db", CS_SHARD, CT_UINT, S(db), "0", 0, 2147483647,
-	 CK_CONNECT, "database number"},
-	{"username", CS_SHARD, CT_STR, S(username), "", NOLIMIT,
-	 CK_CONNECT, "ACL user name"},
-	{"password", CS_SHARD, CT_STR, S(password), "", NOLIMIT,
-	 CK_CONNECT | CK_SECRET, "password; the file must then not be readable by others"},
-	{"password_file", CS_SHARD, CT_STR, S(password_file), "", NOLIMIT,
-	 CK_CONNECT, "file whose first line is the password"},
-};
-
-#undef D
-#undef S
-
-_Static_assert(ARRAY_SIZE(conf_table) <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS");
-
-static const char *const source_names[] = {"default", "config", "shard", "runtime"};
-
-const struct conf_key *conf_keys(size_t *n)
-{
-	*n = ARRAY_SIZE(conf_table);
-	return conf_table;
-}
-
-const struct conf_key *conf_key_find(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++)
-		if (strcmp(conf_table[i].name, name) == 0)
-			return &conf_table[i];
-	return NULL;
-}
-
-const char *conf_source_name(enum conf_source src)
-{
-	return (size_t)src < ARRAY_SIZE(source_names) ? source_names[src] : "?";
-}
-
-static size_t key_index(const struct conf_key *k)
-{
-	return (size_t)(k - conf_table);
-}
 
 /* ---- the parse state ----------------------------------------------------- */
 
@@ -147,191 +58,6 @@ static void perr(struct parse *p, int line, const char *key, const char *fmt, ..
 	va_end(ap);
 	buf_putc(p->errors, '\n');
 	p->nerrors++;
-}
-
-static void *field(const void *base, const struct conf_key *k)
-{
-	return (char *)base + k->offset;
-}
-
-/* Frees a string slot, wiping it first if the key holds a secret. */
-static void free_str(const struct conf_key *k, char **slot)
-{
-	if (*slot != NULL && (k->flags & CK_SECRET))
-		secret_wipe(*slot, strlen(*slot));
-	free(*slot);
-	*slot = NULL;
-}
-
-/* Parses text into the key's slot; on error leaves the slot alone. */
-static int set_value(const struct conf_key *k, void *base, const char *text, const char **err)
-{
-	void *slot = field(base, k);
-	uint64_t u;
-	double d;
-	bool b;
-	int lvl;
-
-	switch (k->type) {
-	case CT_STR:
-		free_str(k, slot);
-		*(char **)slot = xstrdup(text);
-		return 0;
-	case CT_SIZE:
-	case CT_UINT:
-		if ((k->type == CT_SIZE ? parse_size(text, &u, err) : parse_uint(text, &u, err)) < 0)
-			return -1;
-		if ((k->min != 0 || k->max != 0) && ((double)u < k->min || (double)u > k->max)) {
-			*err = "value out of range";
-			return -1;
-		}
-		*(uint64_t *)slot = u;
-		return 0;
-	case CT_SECS:
-		if (parse_secs(text, &d, err) < 0)
-			return -1;
-		if (d < k->min || d > k->max) {
-			*err = "value out of range";
-			return -1;
-		}
-		*(double *)slot = d;
-		return 0;
-	case CT_BOOL:
-		if (parse_bool(text, &b, err) < 0)
-			return -1;
-		*(bool *)slot = b;
-		return 0;
-	case CT_LOGLEVEL:
-		if ((lvl = log_level_parse(text)) < 0) {
-			*err = "expected error, warning, notice, info or debug";
-			return -1;
-		}
-		*(int *)slot = lvl;
-		return 0;
-	case CT_MODE: {
-		char *end;
-		unsigned long m = strtoul(text, &end, 8);
-
-		if (*text == '\0' || *end != '\0' || m > (unsigned long)k->max) {
-			*err = "expected an octal file mode such as 0660";
-			return -1;
-		}
-		*(uint64_t *)slot = m;
-		return 0;
-	}
-	}
-	*err = "unknown type";
-	return -1;
-}
-
-/* Copies key k's value from one struct to another of the same kind. */
-static void copy_value(const struct conf_key *k, void *dst, const void *src)
-{
-	if (k->type == CT_STR) {
-		char **d = field(dst, k);
-
-		free_str(k, d);
-		*d = xstrdup(*(char **)field(src, k));
-		return;
-	}
-	switch (k->type) {
-	case CT_SIZE: case CT_UINT: case CT_MODE:
-		*(uint64_t *)field(dst, k) = *(uint64_t *)field(src, k);
-		break;
-	case CT_SECS:
-		*(double *)field(dst, k) = *(double *)field(src, k);
-		break;
-	case CT_BOOL:
-		*(bool *)field(dst, k) = *(bool *)field(src, k);
-		break;
-	case CT_LOGLEVEL:
-		*(int *)field(dst, k) = *(int *)field(src, k);
-		break;
-	case CT_STR:
-		break;
-	}
-}
-
-static bool value_equal(const struct conf_key *k, const void *a, const void *b)
-{
-	switch (k->type) {
-	case CT_STR:
-		return strcmp(*(char **)field(a, k), *(char **)field(b, k)) == 0;
-	case CT_SIZE: case CT_UINT: case CT_MODE:
-		return *(uint64_t *)field(a, k) == *(uint64_t *)field(b, k);
-	case CT_SECS:
-		return *(double *)field(a, k) == *(double *)field(b, k);
-	case CT_BOOL:
-		return *(bool *)field(a, k) == *(bool *)field(b, k);
-	case CT_LOGLEVEL:
-		return *(int *)field(a, k) == *(int *)field(b, k);
-	}
-	return false;
-}
-
-void conf_format_value(const struct conf_key *k, const void *base, struct buf *out)
-{
-	switch (k->type) {
-	case CT_STR:
-		buf_puts(out, *(char **)field(base, k));
-		break;
-	case CT_SIZE: case CT_UINT:
-		buf_printf(out, "%llu", (unsigned long long)*(uint64_t *)field(base, k));
-		break;
-	case CT_MODE:
-		buf_printf(out, "%04llo", (unsigned long long)*(uint64_t *)field(base, k));
-		break;
-	case CT_SECS:
-		buf_printf(out, "%g", *(double *)field(base, k));
-		break;
-	case CT_BOOL:
-		buf_puts(out, *(bool *)field(base, k) ? "yes" : "no");
-		break;
-	case CT_LOGLEVEL:
-		buf_puts(out, log_level_name((enum log_level) * (int *)field(base, k)));
-		break;
-	}
-}
-
-/* Fills every key of the given scopes with its default. */
-static void set_defaults(void *base, enum conf_scope a, enum conf_scope b)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++) {
-		const struct conf_key *k = &conf_table[i];
-		const char *err;
-
-		if (k->scope != a && k->scope != b)
-			continue;
-		if (set_value(k, base, k->def ? k->def : "", &err) < 0)
-			abort();	/* a bad default is a programming error */
-	}
-}
-
-static void shard_conf_free(struct shard_conf *s)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++)
-		if (conf_table[i].type == CT_STR && conf_table[i].scope != CS_DAEMON)
-			free_str(&conf_table[i], field(s, &conf_table[i]));
-	free(s->name);
-	secret_free(s->secret);
-	parse_addr_free(&s->addr);
-}
-
-void conf_free(struct conf *c)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++)
-		if (conf_table[i].type == CT_STR && conf_table[i].scope == CS_DAEMON)
-			free_str(&conf_table[i], field(c, &conf_table[i]));
-	for (size_t i = 0; i < c->nshards; i++) {
-		shard_conf_free(c->shards[i]);
-		free(c->shards[i]);
-	}
-	free(c->shards);
-	shard_conf_free(&c->policy);
-	free(c->path);
-	free(c);
 }
 
 /* ---- pre-pass: lines and sections --------------------------------------- */
@@ -470,12 +196,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		base = in_policy ? &p->conf->policy : sec->shard;
 		lines = ((struct shard_conf *)base)->key_line;
 	}
-	if (lines[key_index(k)] != 0) {
-		perr(p, lineno, name, "duplicate key (first set at line %d)", lines[key_index(k)]);
+	if (lines[conf_key_index(k)] != 0) {
+		perr(p, lineno, name, "duplicate key (first set at line %d)", lines[conf_key_index(k)]);
 		return 1;
 	}
-	lines[key_index(k)] = lineno;
-	if (set_value(k, base, value, &err) < 0) {
+	lines[conf_key_index(k)] = lineno;
+	if (conf_set_value(k, base, value, &err) < 0) {
 		if (strcmp(err, "value out of range") == 0 && k->type == CT_SECS)
 			perr(p, lineno, name, "'%s' is out of range (%g to %g)", value, k->min, k->max);
 		else if (strcmp(err, "value out of range") == 0)
@@ -532,33 +258,35 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 {
 	const struct conf_key *kaddr = conf_key_find("address");
 	const char *err;
+	size_t nkeys;
+	const struct conf_key *keys = conf_keys(&nkeys);
 
-	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++) {
-		const struct conf_key *k = &conf_table[i];
+	for (size_t i = 0; i < nkeys; i++) {
+		const struct conf_key *k = &keys[i];
 
 		if (k->scope == CS_DAEMON || s->key_line[i] != 0) {
 			s->source[i] = SRC_SHARD;
 			continue;
 		}
 		if (k->scope == CS_POLICY) {
-			copy_value(k, s, &p->conf->policy);
+			conf_copy_value(k, s, &p->conf->policy);
 			s->source[i] = p->conf->policy.key_line[i] ? SRC_CONFIG : SRC_DEFAULT;
 		} else {
-			set_value(k, s, k->def ? k->def : "", &err);
+			conf_set_value(k, s, k->def ? k->def : "", &err);
 			s->source[i] = SRC_DEFAULT;
 		}
 	}
-	if (s->address == NULL || s->key_line[key_index(kaddr)] == 0) {
+	if (s->address == NULL || s->key_line[conf_key_index(kaddr)] == 0) {
 		perr(p, s->line, "address", "missing in [shard:%s]", s->name);
 	} else if (parse_address(s->address, &s->addr, &err) < 0) {
-		perr(p, s->key_line[key_index(kaddr)], "address", "'%s': %s", s->address, err);
+		perr(p, s->key_line[conf_key_index(kaddr)], "address", "'%s': %s", s->address, err);
 	}
 	if (*s->password && *s->password_file)
-		perr(p, s->key_line[key_index(conf_key_find("password_file"))], "password_file",
+		perr(p, s->key_line[conf_key_index(conf_key_find("password_file"))], "password_file",
 		     "give either password or password_file, not both");
 	if (*s->password) {
 		if (file_world_readable)
-			perr(p, s->key_line[key_index(conf_key_find("password"))], "password",
+			perr(p, s->key_line[conf_key_index(conf_key_find("password"))], "password",
 			     "%s is readable by others (mode %04o); run 'chmod o-rwx %s' or use password_file",
 			     p->path, (unsigned)(mode & 07777), p->path);
 		else
@@ -567,14 +295,14 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 	if (*s->password_file && !*s->password) {
 		s->secret = read_secret_file(s->password_file, &err);
 		if (s->secret == NULL)
-			perr(p, s->key_line[key_index(conf_key_find("password_file"))], "password_file",
+			perr(p, s->key_line[conf_key_index(conf_key_find("password_file"))], "password_file",
 			     "cannot read %s: %s", s->password_file, err);
 	}
 	if (*s->username && !*s->password && !*s->password_file)
-		perr(p, s->key_line[key_index(conf_key_find("username"))], "username",
+		perr(p, s->key_line[conf_key_index(conf_key_find("username"))], "username",
 		     "needs password or password_file");
 	if (strspn(s->match, " \t") == strlen(s->match))
-		perr(p, s->key_line[key_index(conf_key_find("match"))] ? s->key_line[key_index(conf_key_find("match"))]
+		perr(p, s->key_line[conf_key_index(conf_key_find("match"))] ? s->key_line[conf_key_index(conf_key_find("match"))]
 		     : s->line, "match", "needs at least one pattern");
 	/* The secret has its copy: wipe the raw value now rather than keep a
 	 * second one in the heap for the life of the config. */
@@ -591,14 +319,14 @@ static void validate_daemon(struct parse *p)
 	const struct conf_key *k = conf_key_find("control_socket");
 
 	if (strlen(c->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path) || c->control_socket[0] == '\0')
-		perr(p, c->key_line[key_index(k)], "control_socket", "path is empty or longer than %zu bytes",
+		perr(p, c->key_line[conf_key_index(k)], "control_socket", "path is empty or longer than %zu bytes",
 		     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	if (strcmp(c->control_admin, "root") != 0 && strcmp(c->control_admin, "group") != 0 &&
 	    strcmp(c->control_admin, "anyone") != 0)
-		perr(p, c->key_line[key_index(conf_key_find("control_admin"))], "control_admin",
+		perr(p, c->key_line[conf_key_index(conf_key_find("control_admin"))], "control_admin",
 		     "'%s': expected root, group or anyone", c->control_admin);
 	if (c->state_dir[0] != '/')
-		perr(p, c->key_line[key_index(conf_key_find("state_dir"))], "state_dir", "must be an absolute path");
+		perr(p, c->key_line[conf_key_index(conf_key_find("state_dir"))], "state_dir", "must be an absolute path");
 }
 
 /* Reads the whole file: the pre-pass and inih both need it, and reading it
@@ -649,8 +377,8 @@ struct conf *conf_load(const char *path, struct buf *errors)
 
 	c->path = xstrdup(path);
 	p.conf = c;
-	set_defaults(c, CS_DAEMON, CS_DAEMON);
-	set_defaults(&c->policy, CS_POLICY, CS_SHARD);
+	conf_set_defaults(c, CS_DAEMON, CS_DAEMON);
+	conf_set_defaults(&c->policy, CS_POLICY, CS_SHARD);
 	text = slurp(path, &len, &st, &err);
 	if (text == NULL) {
 		buf_printf(errors, "%s: cannot read: %s\n", path, err);
@@ -683,33 +411,3 @@ struct conf *conf_load(const char *path, struct buf *errors)
 	return c;
 }
 
-struct shard_conf *conf_shard_find(const struct conf *c, const char *name)
-{
-	for (size_t i = 0; i < c->nshards; i++)
-		if (strcmp(c->shards[i]->name, name) == 0)
-			return c->shards[i];
-	return NULL;
-}
-
-static bool shard_equal(const struct shard_conf *a, const struct shard_conf *b, unsigned need_flags)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(conf_table); i++) {
-		const struct conf_key *k = &conf_table[i];
-
-		if (k->scope == CS_DAEMON || (k->flags & need_flags) != need_flags)
-			continue;
-		if (!value_equal(k, a, b))
-			return false;
-	}
-	return secret_equal(a->secret, b->secret);
-}
-
-bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b)
-{
-	return shard_equal(a, b, 0);
-}
-
-bool conf_shard_conn_equal(const struct shard_conf *a, const struct shard_conf *b)
-{
-	return shard_equal(a, b, CK_CONNECT);
-}

@@ -1,5 +1,6 @@
-/* conf: the INI configuration: one table of keys drives parsing, defaults,
- * validation, the -t check and the settings shown in status. */
+/* conf: the INI configuration: one table of keys (conf_keys.c) drives
+ * parsing (conf.c), defaults, validation, the -t check and the settings
+ * shown in status. */
 #ifndef GCS_CONF_H
 #define GCS_CONF_H
 
@@ -106,6 +107,8 @@ struct conf {
 
 const struct conf_key *conf_keys(size_t *n);
 const struct conf_key *conf_key_find(const char *name);
+/* k's position in the table, which indexes source[] and key_line[]. */
+size_t conf_key_index(const struct conf_key *k);
 const char *conf_source_name(enum conf_source src);
 
 /* Loads and validates FILE. On failure returns NULL and appends one
@@ -114,6 +117,13 @@ struct conf *conf_load(const char *path, struct buf *errors);
 void conf_free(struct conf *c);
 
 struct shard_conf *conf_shard_find(const struct conf *c, const char *name);
+/* A deep copy (strings, address, secret) that its owner frees with
+ * conf_shard_free, whatever becomes of the config it came from. */
+struct shard_conf *conf_shard_dup(const struct shard_conf *s);
+void conf_shard_free(struct shard_conf *s);
+/* Gives next the running values of the keys a reload cannot change
+ * (CK_RESTART). */
+void conf_keep_restart_keys(struct conf *next, const struct conf *running);
 /* Same settings (connection and policy)? */
 bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b);
 /* Same connection (address, db, credentials)? */

@@ -8,15 +8,17 @@
  *   event, after the callback has returned.
  * - Every callback first checks that its context is still the current one,
  *   so replies that arrive for an abandoned context (or the NULL replies
- *   hiredis sends while freeing it) are ignored. */
+ *   hiredis sends while freeing it) are ignored.
+ *
+ * Owns the context, its timers and its copy of the connection parameters,
+ * and tells every registered user of a loss.  Knows nothing of what the
+ * commands it carries mean: that is its users' business. */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -29,7 +31,10 @@
 #include <hiredis/hiredis.h>
 
 #include "conn.h"
+#include "reply_guard.h"
 #include "log.h"
+#include "secret.h"
+#include "timer.h"
 #include "util.h"
 
 /* What a reply belongs to: hiredis passes one pointer, we need three. */
@@ -40,38 +45,41 @@ struct req {
 	bool persistent;	/* the subscription: called many times, never freed */
 };
 
+struct conn_user {
+	conn_lost_fn *fn;
+	void *arg;
+};
+
 struct conn {
 	struct event_base *base;
 	struct evdns_base *dns;
-	const struct conn_ops *ops;
+	conn_ready_fn *ready_fn;
 	void *owner;
-	const struct shard_conf *sc;
+	struct conn_user users[CONN_MAX_USERS];
+	size_t nusers;
+
+	/* Our copy of the parameters (conn_set_params). */
+	struct parse_addr addr;
+	char *username;
+	struct secret *secret;
+	uint64_t db;
+	double connect_timeout_secs, command_timeout_secs;
 
 	redisAsyncContext *ac;
 	redisAsyncContext *dead_ac;	/* to be freed outside its callbacks */
 	struct evdns_getaddrinfo_request *dns_req;
 	struct event *deadline;		/* connect or command timeout */
 	struct event *reap;		/* frees dead_ac */
-	unsigned pending;		/* timed commands awaiting a reply */
 	bool open;			/* from conn_open until it fails or closes */
 	bool connecting;		/* until the handshake is done */
 	bool ready;
-	bool subscribed;		/* conn_subscribe was called: pub/sub from here on */
+	struct reply_guard guard;	/* subscribed and pending, as the reader's guards see them */
 	bool confirming;		/* the subscription counts as pending until confirmed */
 	/* hiredis calls a subscription's callback once per message and, when
 	 * freeing the context, once per channel: so it is embedded, not freed. */
 	struct req sub_req;
 };
 
-
-static void arm(struct event *ev, double secs)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)secs;
-	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-	event_add(ev, &tv);
-}
 
 bool conn_ready(const struct conn *c)
 {
@@ -94,27 +102,52 @@ static void abandon(struct conn *c)
 		event_active(c->reap, EV_TIMEOUT, 0);
 	}
 	event_del(c->deadline);
-	c->pending = 0;
+	c->guard.pending = 0;
 	c->open = false;
 	c->connecting = false;
 	c->ready = false;
-	c->subscribed = false;
+	c->guard.subscribed = false;
 	c->confirming = false;
+}
+
+/* Every user hears of a loss the same way, once: the conn is already
+ * abandoned, so a user's own conn_close or conn_fail is a no-op. */
+static void lost(struct conn *c, bool refused, bool closed, const char *msg)
+{
+	struct conn_loss loss = {refused, closed, msg};
+	bool was_open = c->open;
+
+	abandon(c);
+	if (!was_open)
+		return;
+	for (size_t i = 0; i < c->nusers; i++)
+		c->users[i].fn(c->users[i].arg, &loss);
 }
 
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...)
 {
 	va_list ap;
 	char *msg;
-	bool was_open = c->open;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	abandon(c);
-	if (was_open)
-		c->ops->failed(c->owner, c, refused, msg);
+	lost(c, refused, false, msg);
 	free(msg);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+	lost(c, false, true, why);
+}
+
+void conn_on_lost(struct conn *c, conn_lost_fn *fn, void *arg)
+{
+	if (c->nusers == CONN_MAX_USERS)
+		abort();	/* raise CONN_MAX_USERS */
+	c->users[c->nusers].fn = fn;
+	c->users[c->nusers].arg = arg;
+	c->nusers++;
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg)
@@ -138,12 +171,12 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	/* A name still being resolved is the DNS server's silence, not the
 	 * shard's: say which, or the operator looks in the wrong place. */
 	if (c->dns_req != NULL)
-		conn_fail(c, false, "resolve %s: no answer within %gs (connect_timeout_secs)", c->sc->addr.host,
-			  c->sc->connect_timeout_secs);
+		conn_fail(c, false, "resolve %s: no answer within %gs (connect_timeout_secs)", c->addr.host,
+			  c->connect_timeout_secs);
 	else if (c->connecting)
-		conn_fail(c, false, "connect: timed out after %gs", c->sc->connect_timeout_secs);
+		conn_fail(c, false, "connect: timed out after %gs", c->connect_timeout_secs);
 	else
-		conn_fail(c, false, "no reply within %gs (command_timeout_secs)", c->sc->command_timeout_secs);
+		conn_fail(c, false, "no reply within %gs (command_timeout_secs)", c->command_timeout_secs);
 }
 
 /* The command timeout measures time without progress: it restarts with
@@ -153,10 +186,10 @@ static void rearm_deadline(struct conn *c)
 {
 	if (c->connecting)
 		return;
-	if (c->pending == 0)
+	if (c->guard.pending == 0)
 		event_del(c->deadline);
 	else
-		arm(c->deadline, c->sc->command_timeout_secs);
+		timer_arm(c->deadline, c->command_timeout_secs);
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -170,7 +203,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		return;
 	}
 	if (!rq->persistent) {
-		c->pending--;
+		c->guard.pending--;
 		rearm_deadline(c);
 	}
 	rq->fn(c->owner, reply, rq->arg);
@@ -196,7 +229,7 @@ static int sent(struct conn *c, struct req *rq, int rc)
 		conn_fail(c, false, "cannot send a command: %s", c->ac ? c->ac->errstr : "not connected");
 		return -1;
 	}
-	if (c->pending++ == 0)
+	if (c->guard.pending++ == 0)
 		rearm_deadline(c);
 	return 0;
 }
@@ -237,7 +270,7 @@ int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
 	rq->fn = fn;
 	rq->arg = arg;
 	rq->persistent = true;
-	c->subscribed = true;
+	c->guard.subscribed = true;
 	if (redisAsyncCommandArgv(c->ac, on_reply, rq, argc, argv, NULL) != REDIS_OK) {
 		conn_fail(c, false, "cannot subscribe: %s", c->ac ? c->ac->errstr : "not connected");
 		return -1;
@@ -245,7 +278,7 @@ int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
 	/* A server that never confirms (or answers something else, which
 	 * hiredis drops) would leave the shard connecting forever. */
 	c->confirming = true;
-	if (c->pending++ == 0)
+	if (c->guard.pending++ == 0)
 		rearm_deadline(c);
 	return 0;
 }
@@ -255,192 +288,8 @@ void conn_subscribed(struct conn *c)
 	if (!c->confirming)
 		return;
 	c->confirming = false;
-	c->pending--;
+	c->guard.pending--;
 	rearm_deadline(c);
-}
-
-/* ---- replies hiredis would assert on -------------------------------------------- */
-
-/* hiredis 0.14 aborts the process (assert) on some replies a broken server
- * or proxy may send: a reply when no command is waiting for one, or a
- * pub/sub message that is not an array of at least two strings (or an
- * "unsubscribe" without its count).  The reader builds replies through
- * these functions, which shape such replies as they are read: a reply to
- * no command becomes an error (hiredis then drops the connection, and we
- * reconnect), and a message's missing or odd parts become empty strings
- * (hiredis then drops the message, or passes it to track, which ignores
- * it).  The contents of an object replaced are read and freed at once:
- * their parent is `dropped`. */
-static redisReplyObjectFunctions *plain_fns;	/* hiredis's own */
-static redisReply dropped = {.type = REDIS_REPLY_NIL};
-static char empty[1];			/* hiredis wants a char *, and copies it */
-
-static bool drop(const redisReadTask *t)
-{
-	return t->parent != NULL && (t->parent->obj == &dropped ||
-				     ((redisReply *)t->parent->obj)->type != REDIS_REPLY_ARRAY);
-}
-
-/* A message part hiredis reads without checking: the kind and the
- * channel (strings), and the count of an "unsubscribe" (an integer). */
-static int routing_type(const redisReadTask *t)
-{
-	const struct conn *c = t->privdata;
-	const redisReply *msg;
-
-	if (c == NULL || !c->subscribed || t->parent == NULL || t->parent->parent != NULL)
-		return -1;
-	if (t->idx < 2)
-		return REDIS_REPLY_STRING;
-	msg = t->parent->obj;
-	if (t->idx == 2) {
-		const char *kind = msg->element[0]->str;
-
-		if (tolower((unsigned char)*kind) == 'p')
-			kind++;
-		/* The first letter spares every "message" the full compare. */
-		if (tolower((unsigned char)*kind) == 'u' && strcasecmp(kind, "unsubscribe") == 0)
-			return REDIS_REPLY_INTEGER;
-	}
-	return -1;
-}
-
-/* Puts a harmless object of the type hiredis expects in t's place. */
-static void *stand_in(const redisReadTask *t, int type)
-{
-	redisReadTask st = *t;
-
-	st.type = type;
-	if (type == REDIS_REPLY_INTEGER)
-		return plain_fns->createInteger(&st, 1);
-	return plain_fns->createString(&st, empty, 0);
-}
-
-/* Is t a reply no command waits for? */
-static bool unsolicited(const redisReadTask *t)
-{
-	const struct conn *c = t->privdata;
-
-	return c != NULL && t->parent == NULL && !c->subscribed && c->pending == 0;
-}
-
-static void *unsolicited_error(const redisReadTask *t)
-{
-	static char msg[] = "ERR the server sent a reply to no command";
-	redisReadTask st = *t;
-
-	st.type = REDIS_REPLY_ERROR;
-	return plain_fns->createString(&st, msg, sizeof(msg) - 1);
-}
-
-/* Creates the object of a dropped part, frees it, and goes on. */
-static void *discard(redisReply *r)
-{
-	if (r != NULL)
-		plain_fns->freeObject(r);
-	return &dropped;
-}
-
-/* A copy of t without its parent, for an object that is made only to be
- * freed at once. */
-static const redisReadTask *orphan(const redisReadTask *t, redisReadTask *o)
-{
-	*o = *t;
-	o->parent = NULL;
-	return o;
-}
-
-/* Whether t, read as an object of this type, must be replaced; if so,
- * *r is what goes in its place (NULL when out of memory). */
-static bool replaced(const redisReadTask *t, int type, void **r)
-{
-	int want;
-
-	if (unsolicited(t)) {
-		*r = unsolicited_error(t);
-		return true;
-	}
-	want = routing_type(t);
-	if (want < 0 || want == type)
-		return false;
-	*r = stand_in(t, want);
-	return true;
-}
-
-static void *guard_string(const redisReadTask *t, char *s, size_t len)
-{
-	redisReadTask o;
-	void *r;
-
-	if (drop(t))
-		return discard(plain_fns->createString(orphan(t, &o), s, len));
-	if (replaced(t, t->type, &r))
-		return r;
-	return plain_fns->createString(t, s, len);
-}
-
-static void *guard_integer(const redisReadTask *t, long long v)
-{
-	redisReadTask o;
-	void *r;
-
-	if (drop(t))
-		return discard(plain_fns->createInteger(orphan(t, &o), v));
-	if (replaced(t, REDIS_REPLY_INTEGER, &r))
-		return r;
-	return plain_fns->createInteger(t, v);
-}
-
-static void *guard_nil(const redisReadTask *t)
-{
-	redisReadTask o;
-	void *r;
-
-	if (drop(t))
-		return discard(plain_fns->createNil(orphan(t, &o)));
-	if (replaced(t, REDIS_REPLY_NIL, &r))
-		return r;
-	return plain_fns->createNil(t);
-}
-
-/* An array's elements follow it: a replaced array's go to `dropped`. */
-static void *guard_array(const redisReadTask *t, int n)
-{
-	const struct conn *c = t->privdata;
-	redisReply *r;
-	void *rep;
-
-	if (drop(t))
-		return &dropped;
-	if (replaced(t, REDIS_REPLY_ARRAY, &rep))
-		return rep;	/* an error, or no array: what follows is dropped */
-	if (c == NULL || !c->subscribed || t->parent != NULL || n >= 3)
-		return plain_fns->createArray(t, n);
-	/* A message of fewer than three parts: the missing ones stand in. */
-	r = plain_fns->createArray(t, 3);
-	for (int i = n; r != NULL && i < 3; i++) {
-		redisReadTask st = {.type = REDIS_REPLY_STRING, .idx = i, .obj = r, .parent = NULL};
-
-		r->element[i] = i < 2 ? plain_fns->createString(&st, empty, 0) : plain_fns->createInteger(&st, 1);
-	}
-	return r;
-}
-
-static void guard_free(void *r)
-{
-	if (r != &dropped)
-		plain_fns->freeObject(r);
-}
-
-static redisReplyObjectFunctions guard_fns = {guard_string, guard_array, guard_integer, guard_nil, guard_free};
-
-/* Makes c's reader build its replies through the guard functions. */
-static void guard_reader(struct conn *c, redisAsyncContext *ac)
-{
-	if (plain_fns == NULL)
-		plain_fns = ac->c.reader->fn;
-	ac->c.reader->fn = &guard_fns;
-	ac->c.reader->privdata = c;
 }
 
 /* ---- the handshake ------------------------------------------------------------ */
@@ -488,18 +337,16 @@ static void on_handshake_done(void *owner, redisReply *r, void *arg)
 	c->connecting = false;
 	c->ready = true;
 	rearm_deadline(c);
-	c->ops->ready(c->owner, c);
+	c->ready_fn(c->owner, c);
 }
 
 static void on_connect(const redisAsyncContext *cac, int status)
 {
 	redisAsyncContext *ac = (redisAsyncContext *)cac;
 	struct conn *c = ac->data;
-	const struct shard_conf *sc;
 
 	if (c == NULL || ac != c->ac)
 		return;
-	sc = c->sc;
 	if (status != REDIS_OK) {
 		c->ac = NULL;	/* hiredis frees it when we return */
 		conn_fail(c, false, "connect: %s", ac->errstr);
@@ -507,12 +354,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
 	}
 	/* Pipeline the handshake; the PING reply says all of it is done.  A
 	 * failed step fails the conn, and later replies are then ignored. */
-	if (sc->secret != NULL && *sc->username)
-		conn_send(c, on_auth, c, "AUTH %s %s", sc->username, secret_str(sc->secret));
-	else if (sc->secret != NULL)
-		conn_send(c, on_auth, c, "AUTH %s", secret_str(sc->secret));
-	if (c->ac != NULL && sc->db != 0)
-		conn_send(c, on_select, c, "SELECT %llu", (unsigned long long)sc->db);
+	if (c->secret != NULL && *c->username)
+		conn_send(c, on_auth, c, "AUTH %s %s", c->username, secret_str(c->secret));
+	else if (c->secret != NULL)
+		conn_send(c, on_auth, c, "AUTH %s", secret_str(c->secret));
+	if (c->ac != NULL && c->db != 0)
+		conn_send(c, on_select, c, "SELECT %llu", (unsigned long long)c->db);
 	if (c->ac != NULL)
 		conn_send(c, on_handshake_done, c, "PING");
 }
@@ -539,8 +386,8 @@ static void connect_to(struct conn *c, const char *ip, int port)
 {
 	redisAsyncContext *ac;
 
-	if (c->sc->addr.is_unix)
-		ac = redisAsyncConnectUnix(c->sc->addr.path);
+	if (c->addr.is_unix)
+		ac = redisAsyncConnectUnix(c->addr.path);
 	else
 		ac = redisAsyncConnect(ip, port);
 	if (ac == NULL) {
@@ -557,7 +404,7 @@ static void connect_to(struct conn *c, const char *ip, int port)
 	}
 	ac->data = c;
 	c->ac = ac;
-	guard_reader(c, ac);
+	reply_guard_attach(&c->guard, ac->c.reader);
 	redisLibeventAttach(ac, c->base);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -577,7 +424,7 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 	if (result != 0 || res == NULL) {
 		if (res != NULL)
 			evutil_freeaddrinfo(res);
-		conn_fail(c, false, "resolve %s: %s", c->sc->addr.host,
+		conn_fail(c, false, "resolve %s: %s", c->addr.host,
 			  result == EVUTIL_EAI_NONAME ? "name not found" : evutil_gai_strerror(result));
 		return;
 	}
@@ -587,19 +434,52 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 		addr = &((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr;
 	evutil_inet_ntop(res->ai_family, addr, ip, sizeof(ip));
 	evutil_freeaddrinfo(res);
-	connect_to(c, ip, c->sc->addr.port);
+	connect_to(c, ip, c->addr.port);
 }
 
-void conn_open(struct conn *c, const struct shard_conf *sc)
+void conn_params_from_conf(struct conn_params *p, const struct shard_conf *sc)
+{
+	p->addr = sc->addr;
+	p->username = sc->username;
+	p->secret = sc->secret;
+	p->db = sc->db;
+	p->connect_timeout_secs = sc->connect_timeout_secs;
+	p->command_timeout_secs = sc->command_timeout_secs;
+}
+
+static void params_free(struct conn *c)
+{
+	parse_addr_free(&c->addr);
+	free(c->username);
+	c->username = NULL;
+	secret_free(c->secret);
+	c->secret = NULL;
+}
+
+void conn_set_params(struct conn *c, const struct conn_params *p)
+{
+	params_free(c);
+	c->addr.is_unix = p->addr.is_unix;
+	c->addr.host = p->addr.host ? xstrdup(p->addr.host) : NULL;
+	c->addr.port = p->addr.port;
+	c->addr.path = p->addr.path ? xstrdup(p->addr.path) : NULL;
+	c->username = xstrdup(p->username);
+	if (p->secret != NULL)
+		c->secret = secret_new(secret_str(p->secret), strlen(secret_str(p->secret)));
+	c->db = p->db;
+	c->connect_timeout_secs = p->connect_timeout_secs;
+	c->command_timeout_secs = p->command_timeout_secs;
+}
+
+void conn_open(struct conn *c)
 {
 	struct evutil_addrinfo hints;
 
-	conn_close(c);
-	c->sc = sc;
+	conn_close(c, "reconnecting");
 	c->open = true;
 	c->connecting = true;
-	arm(c->deadline, sc->connect_timeout_secs);
-	if (sc->addr.is_unix) {
+	timer_arm(c->deadline, c->connect_timeout_secs);
+	if (c->addr.is_unix) {
 		connect_to(c, NULL, 0);
 		return;
 	}
@@ -609,26 +489,16 @@ void conn_open(struct conn *c, const struct shard_conf *sc)
 	hints.ai_protocol = IPPROTO_TCP;
 	/* The callback may run before this returns (numeric hosts): it then
 	 * returns NULL and the request is already done. */
-	c->dns_req = evdns_getaddrinfo(c->dns, sc->addr.host, NULL, &hints, on_resolved, c);
+	c->dns_req = evdns_getaddrinfo(c->dns, c->addr.host, NULL, &hints, on_resolved, c);
 }
 
-void conn_set_conf(struct conn *c, const struct shard_conf *sc)
-{
-	c->sc = sc;
-}
-
-void conn_close(struct conn *c)
-{
-	abandon(c);
-}
-
-struct conn *conn_new(struct event_base *base, struct evdns_base *dns, const struct conn_ops *ops, void *owner)
+struct conn *conn_new(struct event_base *base, struct evdns_base *dns, conn_ready_fn *ready, void *owner)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
 	c->base = base;
 	c->dns = dns;
-	c->ops = ops;
+	c->ready_fn = ready;
 	c->owner = owner;
 	c->deadline = evtimer_new(base, on_deadline, c);
 	c->reap = event_new(base, -1, 0, on_reap, c);
@@ -648,5 +518,6 @@ void conn_free(struct conn *c)
 	on_reap(-1, 0, c);
 	event_free(c->deadline);
 	event_free(c->reap);
+	params_free(c);
 	free(c);
 }

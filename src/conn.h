@@ -1,7 +1,10 @@
 /* conn: one async hiredis connection to a shard, with what hiredis 0.14
  * lacks: non-blocking name resolution, connect and command timeouts, and
  * safe teardown from inside its own callbacks.  A shard owns two: one for
- * commands and one subscribed to keyspace events. */
+ * commands (shared by the handshake, the tick, tracking and flushing, each
+ * told of its loss through conn_on_lost) and one subscribed to keyspace
+ * events (tracking's own).  Owns the connection; knows nothing of what the
+ * commands mean. */
 #ifndef GCS_CONN_H
 #define GCS_CONN_H
 
@@ -9,31 +12,59 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "parse.h"
 
 struct event_base;
 struct evdns_base;
 struct redisReply;
+struct secret;
 struct conn;
 
-struct conn_ops {
-	/* Connected, authenticated and on the right db. */
-	void (*ready)(void *owner, struct conn *c);
-	/* The connection is gone.  refused: the server answered but refused us
-	 * (AUTH, SELECT, ACL).  Called at most once per conn_open. */
-	void (*failed)(void *owner, struct conn *c, bool refused, const char *msg);
+/* What a connection needs, copied by conn_set_params: a conn keeps no
+ * pointer into a config that a reload may free. */
+struct conn_params {
+	struct parse_addr addr;
+	const char *username;		/* "" for none */
+	const struct secret *secret;	/* NULL for none */
+	uint64_t db;
+	double connect_timeout_secs;
+	double command_timeout_secs;
 };
 
-/* A reply; never called with a NULL reply, nor after the conn failed. */
+/* Fills p with pointers into sc, for conn_set_params to copy at once. */
+void conn_params_from_conf(struct conn_params *p, const struct shard_conf *sc);
+
+/* Connected, authenticated and on the right db. */
+typedef void conn_ready_fn(void *owner, struct conn *c);
+
+/* Why an open connection went away. */
+struct conn_loss {
+	bool refused;		/* the server answered but refused us (AUTH, SELECT, ACL) */
+	bool closed;		/* conn_close: on purpose, not a failure */
+	const char *msg;
+};
+/* Told once per loss.  It must not reopen the conn: reopening is the
+ * owner's business, from a timer or after conn_close returns. */
+typedef void conn_lost_fn(void *arg, const struct conn_loss *loss);
+
+/* A reply; never called with a NULL reply, nor after the conn was lost. */
 typedef void conn_reply_fn(void *owner, struct redisReply *r, void *arg);
 
-struct conn *conn_new(struct event_base *base, struct evdns_base *dns, const struct conn_ops *ops, void *owner);
-/* Starts resolve + connect + AUTH + SELECT; ops->ready or ops->failed follows. */
-void conn_open(struct conn *c, const struct shard_conf *sc);
-/* Adopts a reloaded config for the same connection (timeouts); the old
- * one may be freed after. */
-void conn_set_conf(struct conn *c, const struct shard_conf *sc);
-/* Drops the connection without calling ops->failed.  Safe anywhere. */
-void conn_close(struct conn *c);
+struct conn *conn_new(struct event_base *base, struct evdns_base *dns, conn_ready_fn *ready, void *owner);
+/* Every part that has commands in flight on the conn, or state that only
+ * holds while it lives, registers here (at most CONN_MAX_USERS), and is
+ * told of every loss the same way, in the order they registered. */
+#define CONN_MAX_USERS 6
+void conn_on_lost(struct conn *c, conn_lost_fn *fn, void *arg);
+/* Takes a copy of p: the address and credentials apply at the next
+ * conn_open, the timeouts at once. */
+void conn_set_params(struct conn *c, const struct conn_params *p);
+/* Starts resolve + connect + AUTH + SELECT; ready or a loss follows. */
+void conn_open(struct conn *c);
+/* Drops an open connection and tells the users (closed = true).  Safe
+ * anywhere, a no-op when not open. */
+void conn_close(struct conn *c, const char *why);
+/* Frees the conn; nobody is told: its users go with it. */
 void conn_free(struct conn *c);
 bool conn_ready(const struct conn *c);
 
@@ -47,7 +78,8 @@ int conn_send_argv(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
  * that the server confirmed the subscription; then there is none. */
 int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const char **argv);
 void conn_subscribed(struct conn *c);
-/* Fails the connection now (from anywhere), as a timeout or error would. */
+/* Fails the connection now (from anywhere), as a timeout or error would,
+ * and tells the users. */
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,4 +1,7 @@
-/* daemon: the running daemon's state, reload and status. */
+/* daemon: the running daemon: its config, its shards, the control socket
+ * and the resolver; start, reload (parse fresh, validate, swap) and the
+ * STATUS= line.  What a shard does is the shard's: the daemon only starts,
+ * reconfigures and stops them. */
 #include "config.h"
 
 #include <errno.h>
@@ -34,7 +37,7 @@ static void on_shard_change(void *arg)
 	daemon_update_status(arg);
 }
 
-static struct shard *start_shard(struct daemon *d, struct shard_conf *sc)
+static struct shard *start_shard(struct daemon *d, const struct shard_conf *sc)
 {
 	struct shard *s = shard_new(d->base, d->dns, sc, d->conf->state_dir, on_shard_change, d);
 
@@ -172,88 +175,111 @@ static void name_list(struct json *j, const char *key, struct buf *names)
 	json_arr_end(j);
 }
 
+/* Logs each config error on a line of its own, so each keeps its priority
+ * prefix; errors is "FILE:LINE: ..." lines. */
+static void log_reload_errors(struct buf *errors)
+{
+	if (errors->len > 0 && errors->data[errors->len - 1] == '\n')
+		errors->data[--errors->len] = '\0';
+	for (char *p = errors->data, *nl; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
+		nl = strchr(p, '\n');
+		log_error("reload failed, keeping the running config: %.*s", nl ? (int)(nl - p) : (int)strlen(p), p);
+	}
+}
+
+/* What a reload did to each shard, by name: NUL-separated lists. */
+struct reload_names {
+	struct buf added, removed, changed, unchanged;
+};
+
+static void add_name(struct buf *b, const char *name)
+{
+	buf_append(b, name, strlen(name) + 1);
+}
+
+/* Starts, reconfigures or keeps each shard of nc; returns the new array. */
+static struct shard **apply_shards(struct daemon *d, const struct conf *nc, struct reload_names *rn)
+{
+	struct shard **shards = xcalloc(nc->nshards, sizeof(*shards));
+
+	for (size_t i = 0; i < nc->nshards; i++) {
+		const struct shard_conf *sc = nc->shards[i];
+		struct shard *s = daemon_shard(d, sc->name);
+
+		if (s == NULL) {
+			log_info("reload: shard %s added", sc->name);
+			add_name(&rn->added, sc->name);
+			shards[i] = start_shard(d, sc);
+			continue;
+		}
+		if (conf_shard_equal(conf_shard_find(d->conf, sc->name), sc)) {
+			add_name(&rn->unchanged, sc->name);
+		} else {
+			log_info("reload: shard %s changed", sc->name);
+			add_name(&rn->changed, sc->name);
+		}
+		shard_reconfigure(s, sc);
+		shards[i] = s;
+	}
+	return shards;
+}
+
+/* Stops the shards the new config no longer names. */
+static void stop_removed(struct daemon *d, const struct conf *nc, struct reload_names *rn)
+{
+	for (size_t i = 0; i < d->nshards; i++) {
+		const char *name = shard_name(d->shards[i]);
+
+		if (conf_shard_find(nc, name) != NULL)
+			continue;
+		log_info("reload: shard %s removed", name);
+		add_name(&rn->removed, name);
+		shard_free(d->shards[i]);
+	}
+}
+
 int daemon_reload(struct daemon *d, struct json *j, char **err)
 {
-	struct buf errors, added, removed, changed, unchanged;
+	struct reload_names rn;
+	struct buf errors;
 	struct conf *nc;
 	struct shard **shards;
-	size_t nshards = 0;
 
 	notify_reloading();
 	buf_init(&errors);
 	nc = conf_load(d->conf->path, &errors);
 	if (nc == NULL) {
-		if (errors.len > 0 && errors.data[errors.len - 1] == '\n')
-			errors.data[--errors.len] = '\0';
-		/* One log line per config error, so each keeps its priority prefix. */
-		for (char *p = errors.data, *nl; p != NULL && *p != '\0'; p = nl ? nl + 1 : NULL) {
-			nl = strchr(p, '\n');
-			log_error("reload failed, keeping the running config: %.*s",
-				  nl ? (int)(nl - p) : (int)strlen(p), p);
-		}
+		log_reload_errors(&errors);
 		*err = errors.data;
 		notify_ready();
 		return -1;
 	}
 	buf_free(&errors);
 	warn_restart_keys(d->conf, nc);
-	/* The restart-only keys keep their running values. */
-	free(nc->control_socket);
-	nc->control_socket = xstrdup(d->conf->control_socket);
-	free(nc->state_dir);
-	nc->state_dir = xstrdup(d->conf->state_dir);
-	nc->control_socket_mode = d->conf->control_socket_mode;
-	free(nc->control_socket_group);
-	nc->control_socket_group = xstrdup(d->conf->control_socket_group);
-
-	buf_init(&added);
-	buf_init(&removed);
-	buf_init(&changed);
-	buf_init(&unchanged);
-	shards = xcalloc(nc->nshards, sizeof(*shards));
-	for (size_t i = 0; i < nc->nshards; i++) {
-		struct shard_conf *sc = nc->shards[i];
-		struct shard *s = daemon_shard(d, sc->name);
-
-		if (s == NULL) {
-			log_info("reload: shard %s added", sc->name);
-			buf_append(&added, sc->name, strlen(sc->name) + 1);
-			shards[nshards++] = start_shard(d, sc);
-			continue;
-		}
-		if (conf_shard_equal(conf_shard_find(d->conf, sc->name), sc)) {
-			buf_append(&unchanged, sc->name, strlen(sc->name) + 1);
-		} else {
-			log_info("reload: shard %s changed", sc->name);
-			buf_append(&changed, sc->name, strlen(sc->name) + 1);
-		}
-		shard_reconfigure(s, sc);
-		shards[nshards++] = s;
-	}
-	for (size_t i = 0; i < d->nshards; i++) {
-		if (conf_shard_find(nc, shard_name(d->shards[i])) != NULL)
-			continue;
-		log_info("reload: shard %s removed", shard_name(d->shards[i]));
-		buf_append(&removed, shard_name(d->shards[i]), strlen(shard_name(d->shards[i])) + 1);
-		shard_free(d->shards[i]);
-	}
+	conf_keep_restart_keys(nc, d->conf);
+	buf_init(&rn.added);
+	buf_init(&rn.removed);
+	buf_init(&rn.changed);
+	buf_init(&rn.unchanged);
+	shards = apply_shards(d, nc, &rn);
+	stop_removed(d, nc, &rn);
 	free(d->shards);
 	d->shards = shards;
-	d->nshards = nshards;
+	d->nshards = nc->nshards;
 	conf_free(d->conf);
 	d->conf = nc;
 	log_set_level((enum log_level)nc->log_level);
 	if (j != NULL) {
-		name_list(j, "added", &added);
-		name_list(j, "removed", &removed);
-		name_list(j, "changed", &changed);
-		name_list(j, "unchanged", &unchanged);
+		name_list(j, "added", &rn.added);
+		name_list(j, "removed", &rn.removed);
+		name_list(j, "changed", &rn.changed);
+		name_list(j, "unchanged", &rn.unchanged);
 	}
 	log_notice("reloaded %s: %s", nc->path, shard_count(nc->nshards));
-	buf_free(&added);
-	buf_free(&removed);
-	buf_free(&changed);
-	buf_free(&unchanged);
+	buf_free(&rn.added);
+	buf_free(&rn.removed);
+	buf_free(&rn.changed);
+	buf_free(&rn.unchanged);
 	daemon_update_status(d);
 	notify_ready();
 	return 0;
@@ -278,26 +304,27 @@ void daemon_status_json(const struct daemon *d, struct json *j)
 
 void daemon_update_status(struct daemon *d)
 {
-	size_t count[4] = {0}, over = 0, paused = 0, tracked = 0;
-	uint64_t flushed = 0;
+	size_t count[4] = {0}, over = 0, paused = 0;
+	uint64_t tracked = 0, flushed = 0;
+	struct shard_stats st;
 	struct buf line;
 
 	if (d->shards == NULL && d->nshards == 0 && d->conf == NULL)
 		return;
-	for (size_t i = 0; i < d->nshards; i++) {
-		count[shard_state(d->shards[i])]++;
-		over += shard_over_threshold(d->shards[i]);
-		paused += shard_paused(d->shards[i]);
-		tracked += shard_tracked(d->shards[i]);
-		flushed += shard_flushed_total(d->shards[i]);
-	}
-	buf_init(&line);
 	if (d->nshards == 0) {
 		/* The packaged config names no shard: say what the daemon waits for. */
 		notify_status("no shards configured; add a [shard:NAME] section and reload");
-		buf_free(&line);
 		return;
 	}
+	for (size_t i = 0; i < d->nshards; i++) {
+		shard_stats(d->shards[i], &st);
+		count[shard_state(d->shards[i])]++;
+		over += st.over_threshold;
+		paused += st.paused;
+		tracked += st.tracked_entries;
+		flushed += st.flushed_entries_total;
+	}
+	buf_init(&line);
 	buf_printf(&line, "%s: %zu connected", shard_count(d->nshards), count[SHARD_CONNECTED]);
 	if (count[SHARD_CONNECTING])
 		buf_printf(&line, ", %zu connecting", count[SHARD_CONNECTING]);
@@ -305,8 +332,8 @@ void daemon_update_status(struct daemon *d)
 		buf_printf(&line, ", %zu down", count[SHARD_DOWN]);
 	if (count[SHARD_ERROR])
 		buf_printf(&line, ", %zu in error", count[SHARD_ERROR]);
-	buf_printf(&line, "; %zu over threshold; %zu entries tracked, %llu flushed", over, tracked,
-		   (unsigned long long)flushed);
+	buf_printf(&line, "; %zu over threshold; %llu entries tracked, %llu flushed", over,
+		   (unsigned long long)tracked, (unsigned long long)flushed);
 	if (paused)
 		buf_printf(&line, "; %zu paused", paused);
 	notify_status(line.data);

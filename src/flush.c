@@ -14,7 +14,11 @@
  * A key written between 1 and 3 stays in Redis and goes back to the
  * ledger head, to be archived again by a later chunk.  If the archive
  * cannot be written, nothing of the chunk is deleted and the cycle stops;
- * the next one tries again. */
+ * the next one tries again.
+ *
+ * Owns the cycle and its chunks.  From the ledger it only takes, settles
+ * and puts back (creation order is tracking's); archive records go
+ * through the store, which decides whether flushing may delete at all. */
 #include "config.h"
 
 #include <hiredis/hiredis.h>
@@ -31,6 +35,8 @@
 #include "ledger.h"
 #include "log.h"
 #include "sha1.h"
+#include "store.h"
+#include "timer.h"
 #include "util.h"
 
 /* The scripts carry no "#!lua flags=..." line, on purpose: Redis 7 runs a
@@ -92,7 +98,9 @@ struct flush {
 	struct event_base *base;
 	struct conn *conn;
 	struct ledger *ledger;
+	struct store *store;
 	char *name;
+	uint32_t db;
 	struct event *next_chunk;
 	struct event *sync;		/* the group commit */
 	double last_sync;		/* monotonic */
@@ -111,12 +119,10 @@ struct flush {
 	/* Chunks in flight, oldest first. */
 	struct chunk *chunks[FLUSH_ARCHIVE_DEPTH];
 	size_t inflight;
-	struct archive *archive;	/* NULL: archive = no */
-	uint32_t db;
-	bool archive_error;		/* the last write failed */
+	bool archiving;			/* this cycle archives (the store is held) */
 
-#define X(name, doc) uint64_t name;
-	FLUSH_STATS(X)
+#define X(name) uint64_t name;
+	FLUSH_COUNTERS(X)
 #undef X
 	double last_flush_unix;
 };
@@ -131,6 +137,7 @@ static void finish(struct flush *f)
 	f->running = false;
 	event_del(f->next_chunk);
 	event_del(f->sync);
+	store_release(f->store);
 	f->res.seconds = time_mono() - f->started;
 	f->res.error = f->error;
 	f->flush_cycles_total++;
@@ -206,7 +213,7 @@ static void chunk_failed(struct chunk *c, const char *fmt, ...)
 
 static size_t depth(const struct flush *f)
 {
-	return f->archive != NULL ? FLUSH_ARCHIVE_DEPTH : FLUSH_DEPTH;
+	return f->archiving ? FLUSH_ARCHIVE_DEPTH : FLUSH_DEPTH;
 }
 
 /* Counts a settled chunk and lets the next one start. */
@@ -382,7 +389,7 @@ static uint64_t archive_chunk(struct chunk *c, redisReply *r)
 		rec.payload = d->str;
 		rec.payload_len = d->len;
 		rec.flushed_ms = now_ms;
-		if (archive_add(f->archive, &rec) < 0) {
+		if (store_add(f->store, &rec) < 0) {
 			/* Beyond what a record can hold: it can never be archived, so
 			 * it is never deleted; untracked, it stops blocking the head. */
 			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
@@ -403,7 +410,6 @@ static uint64_t archive_chunk(struct chunk *c, redisReply *r)
 static void on_sync(evutil_socket_t fd, short what, void *arg)
 {
 	struct flush *f = arg;
-	int errnum;
 	char *err = NULL;
 	bool ok;
 
@@ -411,10 +417,9 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!f->running)
 		return;
-	ok = archive_commit(f->archive, &errnum, &err) == 0;
+	ok = store_commit(f->store, &err) == 0;
 	f->last_sync = time_mono();
 	f->archive_syncs_total++;
-	f->archive_error = !ok;
 	for (size_t i = 0; i < f->inflight && f->running;) {
 		struct chunk *c = f->chunks[i];
 
@@ -434,14 +439,8 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 
 static void schedule_sync(struct flush *f)
 {
-	double wait = f->last_sync + FLUSH_SYNC_INTERVAL - time_mono();
-	struct timeval tv = {0, 0};
-
-	if (event_pending(f->sync, EV_TIMEOUT, NULL))
-		return;
-	if (wait > 0)
-		tv.tv_usec = (suseconds_t)(wait * 1e6);
-	event_add(f->sync, &tv);
+	if (!event_pending(f->sync, EV_TIMEOUT, NULL))
+		timer_arm(f->sync, f->last_sync + FLUSH_SYNC_INTERVAL - time_mono());
 }
 
 static void on_dumped(void *owner, redisReply *r, void *arg)
@@ -474,7 +473,7 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 
 static void send_chunk(struct chunk *c)
 {
-	if (c->f->archive == NULL)
+	if (!c->f->archiving)
 		send_unlink(c);
 	else
 		send_script(c, &dump_lua, false, false, on_dumped);
@@ -483,7 +482,7 @@ static void send_chunk(struct chunk *c)
 static size_t chunk_size(const struct flush *f)
 {
 	/* DUMP twice and a hash per key cost the server more than UNLINK. */
-	uint64_t max = f->archive ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
+	uint64_t max = f->archiving ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
 	uint64_t paced;
 
 	/* Under a rate limit, small chunks keep the deletions spread out
@@ -491,7 +490,7 @@ static size_t chunk_size(const struct flush *f)
 	 * script calls, whose fixed cost made 25-key chunks reach 48-52k/s
 	 * beside other clients where 200-key chunks reached 74k/s. */
 	if (f->max_per_sec != 0) {
-		paced = f->archive ? f->max_per_sec / 100 : (uint64_t)((double)f->max_per_sec * FLUSH_PACED_CHUNK_SECS);
+		paced = f->archiving ? f->max_per_sec / 100 : (uint64_t)((double)f->max_per_sec * FLUSH_PACED_CHUNK_SECS);
 		if (paced < FLUSH_PACED_CHUNK_MIN)
 			paced = FLUSH_PACED_CHUNK_MIN;
 		if (paced < max)
@@ -515,12 +514,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 		struct chunk *c;
 
 		if (f->max_per_sec != 0 && f->chunk_due > now) {
-			struct timeval tv;
-			double wait = f->chunk_due - now;
-
-			tv.tv_sec = (time_t)wait;
-			tv.tv_usec = (suseconds_t)((wait - floor(wait)) * 1e6);
-			event_add(f->next_chunk, &tv);
+			timer_arm(f->next_chunk, f->chunk_due - now);
 			return;
 		}
 		c = chunk_new(f);
@@ -545,8 +539,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 		maybe_finish(f);
 }
 
-int flush_start(struct flush *f, uint64_t n, uint64_t max_per_sec, flush_done_fn *done, void *arg,
-		const char **why)
+int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, const char **why)
 {
 	if (f->running) {
 		*why = "a flush is already running on this shard";
@@ -555,8 +548,10 @@ int flush_start(struct flush *f, uint64_t n, uint64_t max_per_sec, flush_done_fn
 	memset(&f->res, 0, sizeof(f->res));
 	f->res.requested = n;
 	f->to_take = n;
-	f->max_per_sec = max_per_sec;
 	f->running = true;
+	/* The archive stays as it is until the cycle ends. */
+	store_hold(f->store);
+	f->archiving = store_archiving(f->store);
 	f->stopping = false;
 	f->done = done;
 	f->done_arg = arg;
@@ -585,8 +580,8 @@ void flush_abort(struct flush *f, const char *why)
 	if (!f->running)
 		return;
 	/* Records not yet synced are of keys that stay: not to be written. */
-	if (f->archive != NULL)
-		archive_discard(f->archive);
+	if (f->archiving)
+		store_discard(f->store);
 	/* Newest first, each to the ledger head: the oldest ends up first. */
 	while (f->inflight > 0) {
 		struct chunk *c = f->chunks[--f->inflight];
@@ -600,14 +595,21 @@ void flush_abort(struct flush *f, const char *why)
 	finish(f);
 }
 
-struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, const char *name)
+/* The command connection is gone: replies will never come. */
+static void on_lost(void *arg, const struct conn_loss *loss)
+{
+	flush_abort(arg, loss->msg);
+}
+
+struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, struct store *store)
 {
 	struct flush *f = xcalloc(1, sizeof(*f));
 
 	f->base = base;
 	f->conn = conn;
 	f->ledger = ledger;
-	f->name = xstrdup(name);
+	f->store = store;
+	f->name = xstrdup("");
 	f->next_chunk = evtimer_new(base, on_next_chunk, f);
 	f->sync = evtimer_new(base, on_sync, f);
 	if (f->next_chunk == NULL || f->sync == NULL)
@@ -616,26 +618,16 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 		sha1_hex(dump_lua.body, strlen(dump_lua.body), dump_lua.sha);
 		sha1_hex(cad_lua.body, strlen(cad_lua.body), cad_lua.sha);
 	}
+	conn_on_lost(conn, on_lost, f);
 	return f;
 }
 
-void flush_set_archive(struct flush *f, struct archive *archive, uint32_t db)
-{
-	if (f->archive != archive)
-		f->archive_error = false;
-	f->archive = archive;
-	f->db = db;
-}
-
-bool flush_archive_blocked(const struct flush *f)
-{
-	return f->archive != NULL && f->archive_error;
-}
-
-void flush_set_name(struct flush *f, const char *name)
+void flush_set_params(struct flush *f, const struct flush_params *p)
 {
 	free(f->name);
-	f->name = xstrdup(name);
+	f->name = xstrdup(p->name);
+	f->db = p->db;
+	f->max_per_sec = p->max_per_sec;
 }
 
 void flush_free(struct flush *f)
@@ -649,21 +641,12 @@ void flush_free(struct flush *f)
 	free(f);
 }
 
-uint64_t flush_flushed_total(const struct flush *f)
+void flush_stats(const struct flush *f, struct shard_stats *st)
 {
-	return f->flushed_entries_total;
-}
-
-void flush_status_json(const struct flush *f, struct json *j)
-{
-#define X(name, doc) json_key(j, #name); json_uint(j, f->name);
-	FLUSH_STATS(X)
+#define X(name) st->name = f->name;
+	FLUSH_COUNTERS(X)
 #undef X
-	json_key(j, "last_flush_unix");
 	if (f->flush_cycles_total > 0)
-		json_double(j, round(f->last_flush_unix * 1000) / 1000);
-	else
-		json_null(j);
-	json_key(j, "flushing");
-	json_bool(j, f->running);
+		st->last_flush_unix = f->last_flush_unix;
+	st->flushing = f->running;
 }

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "json.h"
+#include "stats.h"
 
 struct event_base;
 struct conn;
@@ -56,39 +56,42 @@ struct flush_result {
 
 typedef void flush_done_fn(void *arg, const struct flush_result *r);
 
-/* Counters shown in status, defined once: name and meaning. */
-#define FLUSH_STATS(X) \
-	X(flushed_entries_total, "entries deleted by flush cycles") \
-	X(already_gone_total, "entries already deleted by someone else when their turn came") \
-	X(flush_cycles_total, "flush cycles run, forced ones included") \
-	X(last_flush_entries, "entries deleted by the last cycle") \
-	X(archived_entries_total, "entries written to the archive (before their deletion)") \
-	X(archive_syncs_total, "archive fdatasyncs, one per group commit") \
-	X(changed_total, "entries left in Redis because they changed between archive and delete")
+/* The counters flush keeps for status (their meaning: stats.h). */
+#define FLUSH_COUNTERS(X) \
+	X(flushed_entries_total) \
+	X(already_gone_total) \
+	X(flush_cycles_total) \
+	X(last_flush_entries) \
+	X(archived_entries_total) \
+	X(archive_syncs_total) \
+	X(changed_total)
 
-struct archive;
+struct store;
 
-struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, const char *name);
-/* With an archive (NULL: none), every chunk is archived before deletion;
- * db goes into each record. */
-void flush_set_archive(struct flush *f, struct archive *archive, uint32_t db);
-/* True while the last archive write failed: flushing is blocked. */
-bool flush_archive_blocked(const struct flush *f);
+/* Copied by flush_set_params; they apply from the next cycle. */
+struct flush_params {
+	const char *name;		/* the shard's: in archive records and the log */
+	uint32_t db;			/* in archive records */
+	uint64_t max_per_sec;		/* pacing; 0: none */
+};
+
+/* Entries come from ledger's head and are archived through store (when it
+ * archives); conn is the command connection, whose loss aborts a cycle. */
+struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, struct store *store);
+void flush_set_params(struct flush *f, const struct flush_params *p);
 void flush_free(struct flush *f);
-void flush_set_name(struct flush *f, const char *name);
 
 /* Starts a cycle of up to n entries.  Returns -1 with *why when one is
  * already running.  done is called once, when the cycle ends. */
-int flush_start(struct flush *f, uint64_t n, uint64_t max_per_sec, flush_done_fn *done, void *arg,
-		const char **why);
+int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, const char **why);
 bool flush_running(const struct flush *f);
 /* Ends the cycle after the chunk in flight (pause). */
 void flush_stop(struct flush *f, const char *why);
-/* The connection is gone: the chunk in flight goes back to the ledger and
- * the cycle ends now with an error. */
+/* The connection is gone (flush hears of it by itself, through
+ * conn_on_lost): the chunks in flight go back to the ledger and the cycle
+ * ends now with an error. */
 void flush_abort(struct flush *f, const char *why);
 
-uint64_t flush_flushed_total(const struct flush *f);
-void flush_status_json(const struct flush *f, struct json *j);
+void flush_stats(const struct flush *f, struct shard_stats *st);
 
 #endif

@@ -184,3 +184,31 @@ int parse_address(const char *s, struct parse_addr *out, const char **err)
 	out->host = xstrndup(s, (size_t)(colon - s));
 	return 0;
 }
+
+/* INFO replies are "field:value" lines: find the line that starts with
+ * name (not one that merely ends with it) and take its value, which must
+ * be all digits up to the line's end. */
+int parse_info_uint(const char *info, const char *name, uint64_t *out)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = info; (p = strstr(p, name)) != NULL; p++) {
+		const char *v = p + n;
+		char *end;
+		unsigned long long u;
+
+		if ((p != info && p[-1] != '\n') || *v != ':')
+			continue;
+		v++;
+		/* strtoull would take a sign, and "-5" as a huge number. */
+		if (*v < '0' || *v > '9')
+			return -1;
+		errno = 0;
+		u = strtoull(v, &end, 10);
+		if (errno != 0 || (*end != '\r' && *end != '\n' && *end != '\0'))
+			return -1;
+		*out = u;
+		return 0;
+	}
+	return -1;
+}

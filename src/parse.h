@@ -21,5 +21,8 @@ int parse_bool(const char *s, bool *out, const char **err);	/* yes/no, true/fals
 /* host:port, [v6address]:port or unix:/path */
 int parse_address(const char *s, struct parse_addr *out, const char **err);
 void parse_addr_free(struct parse_addr *a);
+/* The value of the "name:digits" line of an INFO reply; -1 when there is
+ * no such line or its value is not a plain unsigned number. */
+int parse_info_uint(const char *info, const char *name, uint64_t *out);
 
 #endif

@@ -4,28 +4,71 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "util.h"
+
 #include "policy.h"
 
 #define POLICY_VALUE_SHOWN 64	/* bytes of an invalid value in the log */
 
-static enum conf_source source_of(const struct shard_conf *sc, const char *key)
-{
-	size_t n;
-	const struct conf_key *keys = conf_keys(&n);
-	const struct conf_key *k = conf_key_find(key);
+/* The three values of Ray's policy, defined once: their config keys (whose
+ * table entry gives the type and bounds) and where each lives in struct
+ * policy.  Reading the config, the runtime hash and the status walk it. */
+static const struct {
+	const char *name;
+	size_t value, source;
+} fields[] = {
+	{"flush_when_at_least_bytes", offsetof(struct policy, flush_when_at_least_bytes),
+	 offsetof(struct policy, src_threshold)},
+	{"flush_period_secs", offsetof(struct policy, flush_period_secs), offsetof(struct policy, src_period)},
+	{"flush_num_entries_each_time", offsetof(struct policy, flush_num_entries_each_time),
+	 offsetof(struct policy, src_entries)},
+};
 
-	(void)keys;
-	return (enum conf_source)sc->source[k - keys];
+int policy_field_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (strcmp(fields[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Numbers go through a double: every bound in the table is below 2^53. */
+double policy_field_value(const struct policy *p, int f)
+{
+	const char *v = (const char *)p + fields[f].value;
+
+	if (conf_key_find(fields[f].name)->type == CT_SECS)
+		return *(const double *)(const void *)v;
+	return (double)*(const uint64_t *)(const void *)v;
+}
+
+enum conf_source policy_field_source(const struct policy *p, int f)
+{
+	return *(const enum conf_source *)(const void *)((const char *)p + fields[f].source);
+}
+
+static void set_field(struct policy *p, int f, double v, enum conf_source src)
+{
+	char *slot = (char *)p + fields[f].value;
+
+	if (conf_key_find(fields[f].name)->type == CT_SECS)
+		*(double *)(void *)slot = v;
+	else
+		*(uint64_t *)(void *)slot = (uint64_t)v;
+	*(enum conf_source *)(void *)((char *)p + fields[f].source) = src;
 }
 
 void policy_from_conf(struct policy *p, const struct shard_conf *sc)
 {
-	p->flush_when_at_least_bytes = sc->flush_when_at_least_bytes;
-	p->flush_period_secs = sc->flush_period_secs;
-	p->flush_num_entries_each_time = sc->flush_num_entries_each_time;
-	p->src_threshold = source_of(sc, "flush_when_at_least_bytes");
-	p->src_period = source_of(sc, "flush_period_secs");
-	p->src_entries = source_of(sc, "flush_num_entries_each_time");
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		const struct conf_key *k = conf_key_find(fields[i].name);
+		const char *v = (const char *)sc + k->offset;
+		double d = k->type == CT_SECS ? *(const double *)(const void *)v
+					      : (double)*(const uint64_t *)(const void *)v;
+
+		set_field(p, (int)i, d, (enum conf_source)sc->source[conf_key_index(k)]);
+	}
+	p->last_flush = 0;
 }
 
 /* Parses one runtime field with the config table's syntax and bounds. */
@@ -67,35 +110,26 @@ static void put_invalid(struct buf *b, const char *field, const char *value, con
 	buf_printf(b, "%s': %s\n", n > POLICY_VALUE_SHOWN ? "..." : "", err);
 }
 
-void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const char *const *fields,
+void policy_apply_runtime(struct policy *p, const struct policy *base, const char *const *names,
 			  const char *const *values, size_t n, struct buf *invalid)
 {
 	double last_flush = p->last_flush;
 
-	policy_from_conf(p, sc);
+	*p = *base;
 	p->last_flush = last_flush;
 	for (size_t i = 0; i < n; i++) {
+		int f = policy_field_find(names[i]);
 		const char *err;
 		double v;
 
-		if (strcmp(fields[i], "flush_when_at_least_bytes") != 0 && strcmp(fields[i], "flush_period_secs") != 0 &&
-		    strcmp(fields[i], "flush_num_entries_each_time") != 0)
+		if (f < 0)
 			continue;	/* other fields are the application's business */
-		if (runtime_value(fields[i], values[i], &v, &err) < 0) {
+		if (runtime_value(names[i], values[i], &v, &err) < 0) {
 			if (invalid != NULL)
-				put_invalid(invalid, fields[i], values[i], err);
+				put_invalid(invalid, names[i], values[i], err);
 			continue;
 		}
-		if (strcmp(fields[i], "flush_when_at_least_bytes") == 0) {
-			p->flush_when_at_least_bytes = (uint64_t)v;
-			p->src_threshold = SRC_RUNTIME;
-		} else if (strcmp(fields[i], "flush_period_secs") == 0) {
-			p->flush_period_secs = v;
-			p->src_period = SRC_RUNTIME;
-		} else {
-			p->flush_num_entries_each_time = (uint64_t)v;
-			p->src_entries = SRC_RUNTIME;
-		}
+		set_field(p, f, v, SRC_RUNTIME);
 	}
 }
 

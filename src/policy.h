@@ -21,13 +21,18 @@ struct policy {
 
 /* Takes the three values, and their sources, from a shard's config. */
 void policy_from_conf(struct policy *p, const struct shard_conf *sc);
-/* Applies the runtime policy hash (field/value pairs from HGETALL): each of
- * the three fields present and valid overrides the config; absent ones
- * revert to it.  Appends "field: 'value': reason" lines for invalid values
- * to invalid (the caller logs them once; may be NULL) and leaves those at
- * config. */
-void policy_apply_runtime(struct policy *p, const struct shard_conf *sc, const char *const *fields,
+/* Applies the runtime policy hash (name/value pairs from HGETALL) over base
+ * (the config's policy): each of the three fields present and valid
+ * overrides it; absent ones revert to it.  The period's start is kept.
+ * Appends "field: 'value': reason" lines for invalid values to invalid
+ * (the caller logs them once; may be NULL) and leaves those at base. */
+void policy_apply_runtime(struct policy *p, const struct policy *base, const char *const *names,
 			  const char *const *values, size_t n, struct buf *invalid);
+/* The three fields by their config key names, for generic code (status):
+ * the index of name, or -1; its value (as a double) and its source. */
+int policy_field_find(const char *name);
+double policy_field_value(const struct policy *p, int field);
+enum conf_source policy_field_source(const struct policy *p, int field);
 bool policy_over_threshold(const struct policy *p, uint64_t used_memory);
 /* True when a period has passed since the last flush (or there was none) and
  * used_memory is at or above the threshold. */

@@ -1,4 +1,8 @@
-/* track: keyspace events into the ledger, and reconciliation by SCAN. */
+/* track: keyspace events into the ledger, and reconciliation by SCAN.
+ * Owns the subscriber connection and every write of creation order: adds,
+ * moves, drops and reconciliation marks.  On the shard's command
+ * connection it only sends SCAN and OBJECT IDLETIME, and stops when that
+ * connection is lost. */
 #include "config.h"
 
 #include <hiredis/hiredis.h>
@@ -32,7 +36,9 @@ struct track {
 	struct ledger *ledger;
 	const struct track_ops *ops;
 	void *owner;
-	const struct shard_conf *sc;
+	char *name;			/* the shard's, for the log */
+	uint64_t db;
+	char *match_spec;		/* as configured, to see a change */
 	struct match_list match;
 	char *policy_key;		/* the daemon's own: never an entry */
 	size_t policy_key_len;
@@ -55,23 +61,6 @@ struct track {
 };
 
 static const char *const event_names[] = {"new", "del", "expired", "evicted"};
-
-char *track_missing_flags(const char *current)
-{
-	struct buf out;
-	/* 'A' stands for "g$lshzxetd": it covers g, x and e, but not n or E. */
-	bool has_all = strchr(current, 'A') != NULL;
-
-	buf_init(&out);
-	for (const char *f = TRACK_NOTIFY_FLAGS; *f; f++) {
-		bool covered = strchr(current, *f) != NULL || (has_all && strchr("gxe", *f) != NULL);
-
-		if (!covered)
-			buf_putc(&out, *f);
-	}
-	return out.data;
-}
-
 /* ---- events ---------------------------------------------------------------------- */
 
 /* Is key an entry?  It must match the patterns and not be the runtime
@@ -136,7 +125,7 @@ static void on_sub_ready(void *owner, struct conn *c)
 	t->subscribed = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(t->channels); i++) {
 		free(t->channels[i]);
-		t->channels[i] = xasprintf("__keyevent@%llu__:%s", (unsigned long long)t->sc->db, event_names[i]);
+		t->channels[i] = xasprintf("__keyevent@%llu__:%s", (unsigned long long)t->db, event_names[i]);
 	}
 	{
 		const char *argv[5] = {"SUBSCRIBE", t->channels[0], t->channels[1], t->channels[2], t->channels[3]};
@@ -161,19 +150,29 @@ static void abandon_reconcile(struct track *t)
 		t->recon = RECON_PENDING;
 }
 
-static void on_sub_failed(void *owner, struct conn *c, bool refused, const char *msg)
+/* The subscriber is gone: events stop, so the reconciliation's mark no
+ * longer marks a gap's start; the next subscription reconciles again. */
+static void on_sub_lost(void *arg, const struct conn_loss *loss)
 {
-	struct track *t = owner;
-	char *m = xasprintf("subscriber: %s", msg);
+	struct track *t = arg;
+	char *m;
 
-	(void)c;
 	abandon_reconcile(t);
 	t->recon = RECON_PENDING;
-	t->ops->failed(t->owner, refused, m);
+	if (loss->closed)
+		return;
+	m = xasprintf("subscriber: %s", loss->msg);
+	t->ops->failed(t->owner, loss->refused, m);
 	free(m);
 }
 
-static const struct conn_ops sub_ops = {on_sub_ready, on_sub_failed};
+/* The command connection is gone: SCAN replies will never come, and the
+ * shard starts over, subscription included. */
+static void on_cmd_lost(void *arg, const struct conn_loss *loss)
+{
+	(void)loss;
+	track_stop(arg);
+}
 
 /* ---- reconciliation ---------------------------------------------------------------- */
 
@@ -210,10 +209,10 @@ static void finish_reconcile(struct track *t)
 	t->recon_added_total += added;
 	/* The inserted keys were not logged one by one: persist the order now. */
 	if (ledger_compact(t->ledger, &err) < 0) {
-		log_warn("shard %s: ledger: %s", t->sc->name, err);
+		log_warn("shard %s: ledger: %s", t->name, err);
 		free(err);
 	}
-	log_info("shard %s: reconciliation done in %.2fs: %zu unknown keys added%s", t->sc->name,
+	log_info("shard %s: reconciliation done in %.2fs: %zu unknown keys added%s", t->name,
 		 time_mono() - t->recon_started, added,
 		 t->idle_usable ? " (ordered by OBJECT IDLETIME)" : " (in SCAN order: OBJECT IDLETIME unavailable)");
 	t->ops->reconciled(t->owner);
@@ -245,7 +244,7 @@ static void on_idletime(void *owner, redisReply *r, void *arg)
 			t->found[idx].idle = r->integer;
 		} else if (r->type == REDIS_REPLY_ERROR && t->idle_usable) {
 			/* Under an LFU policy OBJECT IDLETIME is refused: SCAN order it is. */
-			log_info("shard %s: OBJECT IDLETIME refused (%s); reconciling in SCAN order", t->sc->name, r->str);
+			log_info("shard %s: OBJECT IDLETIME refused (%s); reconciling in SCAN order", t->name, r->str);
 			t->idle_usable = false;
 		}
 	}
@@ -274,7 +273,7 @@ static void on_scan(void *owner, redisReply *r, void *arg)
 	(void)owner;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		log_warn("shard %s: reconciliation: SCAN failed: %s", t->sc->name, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		log_warn("shard %s: reconciliation: SCAN failed: %s", t->name, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		abandon_reconcile(t);
 		return;
 	}
@@ -303,7 +302,7 @@ static void on_scan(void *owner, redisReply *r, void *arg)
 		size_t lens[3] = {6, 8, t->found[i].klen};
 
 		if (conn_send_argv(t->cmd, on_idletime, t, 3, argv, lens) < 0)
-			return;	/* the shard sees the conn fail and stops us */
+			return;	/* the conn failed: on_cmd_lost stopped us */
 	}
 }
 
@@ -346,7 +345,10 @@ struct track *track_new(struct event_base *base, struct evdns_base *dns, struct 
 	t->ledger = ledger;
 	t->ops = ops;
 	t->owner = owner;
-	t->sub = conn_new(base, dns, &sub_ops, t);
+	t->name = xstrdup("");
+	t->sub = conn_new(base, dns, on_sub_ready, t);
+	conn_on_lost(t->sub, on_sub_lost, t);
+	conn_on_lost(cmd, on_cmd_lost, t);
 	t->step_timer = evtimer_new(base, on_step, t);
 	if (t->step_timer == NULL)
 		abort();
@@ -358,69 +360,80 @@ static bool keep_entry(void *arg, const char *key, size_t klen)
 	return is_entry(arg, key, klen);
 }
 
-void track_set_conf(struct track *t, const struct shard_conf *sc)
+void track_set_params(struct track *t, const struct track_params *p)
 {
+	bool first = t->match_spec == NULL;
+	bool entries_changed = first || strcmp(t->match_spec, p->match) != 0 ||
+			       strcmp(t->policy_key ? t->policy_key : "", p->policy_key) != 0;
 	size_t n;
 
-	t->sc = sc;
-	conn_set_conf(t->sub, sc);
+	free(t->name);
+	t->name = xstrdup(p->name);
+	t->db = p->db;
+	conn_set_params(t->sub, &p->conn);
+	if (!entries_changed)
+		return;
+	free(t->match_spec);
+	t->match_spec = xstrdup(p->match);
 	match_list_free(&t->match);
-	match_list_init(&t->match, sc->match);
+	match_list_init(&t->match, p->match);
 	free(t->policy_key);
-	t->policy_key = *sc->policy_key ? xstrdup(sc->policy_key) : NULL;
-	t->policy_key_len = strlen(sc->policy_key);
+	t->policy_key = *p->policy_key ? xstrdup(p->policy_key) : NULL;
+	t->policy_key_len = strlen(p->policy_key);
 	/* Keys tracked under the old patterns, or the key that just became the
 	 * policy key, are entries no more: they must never be flushed. */
 	n = ledger_retain(t->ledger, keep_entry, t);
 	if (n > 0)
-		log_info("shard %s: %zu tracked keys are no longer entries (match or policy_key changed)", sc->name, n);
+		log_info("shard %s: %zu tracked keys are no longer entries (match or policy_key changed)", t->name, n);
 }
 
-void track_start(struct track *t, const struct shard_conf *sc)
+void track_start(struct track *t)
 {
-	track_set_conf(t, sc);
 	abandon_reconcile(t);
 	t->recon = RECON_PENDING;
-	conn_open(t->sub, sc);
+	conn_open(t->sub);
 }
 
 void track_stop(struct track *t)
 {
-	conn_close(t->sub);
+	conn_close(t->sub, "stopped");
 	abandon_reconcile(t);
 	t->recon = RECON_PENDING;
+}
+
+void track_reset(struct track *t)
+{
+	ledger_clear(t->ledger);
 }
 
 void track_free(struct track *t)
 {
 	if (t == NULL)
 		return;
-	track_stop(t);
+	abandon_reconcile(t);
 	conn_free(t->sub);
 	event_free(t->step_timer);
 	free(t->found);
 	for (size_t i = 0; i < ARRAY_SIZE(t->channels); i++)
 		free(t->channels[i]);
 	match_list_free(&t->match);
+	free(t->match_spec);
 	free(t->policy_key);
+	free(t->name);
 	free(t);
 }
 
-enum track_recon track_recon_state(const struct track *t)
-{
-	return t->recon;
-}
-
-void track_status_json(const struct track *t, struct json *j)
+void track_stats(const struct track *t, struct shard_stats *st)
 {
 	static const char *const names[] = {"pending", "running", "done"};
+	uint32_t oldest = ledger_oldest_created(t->ledger);
 
-	json_key(j, "reconcile_state");
-	json_str(j, names[t->recon]);
-	json_key(j, "reconcile_runs_total");
-	json_uint(j, t->recon_runs_total);
-	json_key(j, "reconcile_added_total");
-	json_uint(j, t->recon_added_total);
-	json_key(j, "events_total");
-	json_uint(j, t->events_total);
+	st->reconcile_state = names[t->recon];
+	st->reconcile_runs_total = t->recon_runs_total;
+	st->reconcile_added_total = t->recon_added_total;
+	st->events_total = t->events_total;
+	st->tracked_entries = ledger_count(t->ledger);
+	if (oldest != 0)
+		st->oldest_entry_age_s = time_now() - (double)oldest;
+	st->ledger_bytes = ledger_memory(t->ledger);
 }

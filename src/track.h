@@ -1,4 +1,5 @@
-/* track: keeps a shard's ledger in step with Redis.
+/* track: keeps a shard's ledger in step with Redis: the only writer of
+ * creation order (flushing only takes entries out and settles them).
  *
  * Keyspace notifications on a subscriber connection (class n: a key was
  * created; del, expired, evicted: it is gone) feed the ledger as they
@@ -11,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conf.h"
-#include "json.h"
+#include "conn.h"
+#include "stats.h"
 
 struct event_base;
 struct evdns_base;
@@ -28,29 +29,37 @@ enum track_recon {
 
 struct track_ops {
 	void (*subscribed)(void *owner);	/* events flow: tracking is live */
+	/* The subscriber failed; the owner fails the command connection too,
+	 * which stops us. */
 	void (*failed)(void *owner, bool refused, const char *msg);
 	void (*reconciled)(void *owner);
 };
 
-/* Keyspace events the daemon needs, as notify-keyspace-events flags:
- * E keyevent channels, n new, g generic (del), x expired, e evicted. */
-#define TRACK_NOTIFY_FLAGS "Egxen"
+/* Copied by track_set_params. */
+struct track_params {
+	const char *name;		/* the shard's, for the log */
+	uint64_t db;
+	const char *match;		/* space-separated patterns */
+	const char *policy_key;		/* "" for none: never an entry */
+	struct conn_params conn;	/* for the subscriber */
+};
 
+/* cmd is the shard's command connection, for SCAN and OBJECT IDLETIME;
+ * tracking stops whenever it is lost. */
 struct track *track_new(struct event_base *base, struct evdns_base *dns, struct conn *cmd,
 			struct ledger *ledger, const struct track_ops *ops, void *owner);
 void track_free(struct track *t);
+/* Adopts new parameters.  Keys that no longer match the patterns, or that
+ * became the policy key, leave the ledger at once. */
+void track_set_params(struct track *t, const struct track_params *p);
 /* Opens the subscriber connection and subscribes; reconciliation follows. */
-void track_start(struct track *t, const struct shard_conf *sc);
+void track_start(struct track *t);
 /* Closes the subscriber and abandons a running reconciliation. */
 void track_stop(struct track *t);
-/* Adopts new match patterns (keys no longer matching stay until flushed). */
-void track_set_conf(struct track *t, const struct shard_conf *sc);
-enum track_recon track_recon_state(const struct track *t);
+/* The shard now watches another server (address or db changed): the
+ * ledger's order means nothing there, so it starts empty. */
+void track_reset(struct track *t);
 
-/* Returns the flags to add to notify-keyspace-events (empty when none);
- * the caller frees it. */
-char *track_missing_flags(const char *current);
-
-void track_status_json(const struct track *t, struct json *j);
+void track_stats(const struct track *t, struct shard_stats *st);
 
 #endif

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "log.h"
+#include "parse.h"
+#include "secret.h"
 #include "tap.h"
 
 #define PATH "conf-test.conf"
@@ -177,6 +180,54 @@ static void test_equality(void)
 	conf_free(c);
 }
 
+/* A shard's own copy outlives its config; a reload keeps restart-only keys. */
+static void test_copies(void)
+{
+	struct conf *a = load("[daemon]\ncontrol_socket = /run/a.sock\nlog_level = debug\n"
+			      "[shard:a]\naddress = [::1]:7000\npassword = s3cret\nmatch = t:* o:*\n");
+	struct conf *b = load("[daemon]\ncontrol_socket = /run/b.sock\nlog_level = warning\n");
+	struct shard_conf *d;
+
+	ok(a && b, "two configs load");
+	if (!a || !b) {
+		conf_free(a);
+		conf_free(b);
+		return;
+	}
+	d = conf_shard_dup(a->shards[0]);
+	conf_free(a);
+	is_str(d->name, "a", "the copy has the name");
+	is_str(d->match, "t:* o:*", "and the strings");
+	ok(!d->addr.is_unix && d->addr.port == 7000 && strcmp(d->addr.host, "::1") == 0, "and the parsed address");
+	ok(d->secret != NULL && strcmp(secret_str(d->secret), "s3cret") == 0, "and its own secret");
+	ok(d->source[conf_key_index(conf_key_find("match"))] == SRC_SHARD, "and the sources");
+	conf_shard_free(d);
+
+	a = load("[daemon]\ncontrol_socket = /run/a.sock\nlog_level = debug\n");
+	conf_keep_restart_keys(b, a);
+	is_str(b->control_socket, "/run/a.sock", "a restart-only key keeps its running value");
+	ok(b->log_level == LOG_LVL_WARNING, "a reloadable key takes the new value");
+	conf_free(a);
+	conf_free(b);
+}
+
+/* The one INFO field the tick reads, as parse_info_uint finds it. */
+static void test_info(void)
+{
+	uint64_t v = 0;
+
+	ok(parse_info_uint("# Memory\r\nused_memory:1234\r\nused_memory_rss:99\r\n", "used_memory", &v) == 0 &&
+	   v == 1234, "used_memory from an INFO reply");
+	ok(parse_info_uint("used_memory_rss:99\r\nused_memory:7\r\n", "used_memory", &v) == 0 && v == 7,
+	   "a longer field with the same prefix is not it");
+	ok(parse_info_uint("xused_memory:5\r\n", "used_memory", &v) < 0, "only at the start of a line");
+	ok(parse_info_uint("used_memory:-5\r\n", "used_memory", &v) < 0, "no sign");
+	ok(parse_info_uint("used_memory:12abc\r\n", "used_memory", &v) < 0, "digits up to the line's end");
+	ok(parse_info_uint("used_memory:99999999999999999999999\r\n", "used_memory", &v) < 0, "no overflow");
+	ok(parse_info_uint("used_memory:8", "used_memory", &v) == 0 && v == 8, "the last line needs no CRLF");
+	ok(parse_info_uint("", "used_memory", &v) < 0, "missing");
+}
+
 static void test_errors(void)
 {
 	char longline[1200];
@@ -288,6 +339,8 @@ int main(void)
 	test_addresses();
 	test_defaults_and_inheritance();
 	test_equality();
+	test_copies();
+	test_info();
 	test_errors();
 	remove(PATH);
 	buf_free(&errs);

@@ -23,20 +23,21 @@ static void test_runtime(const struct shard_conf *sc)
 	const char *v1[] = {"1MiB", "5", "whatever"};
 	const char *f2[] = {"flush_period_secs", "flush_num_entries_each_time", "flush_when_at_least_bytes"};
 	const char *v2[] = {"0.5", "0", "lots"};
-	struct policy p;
+	struct policy p, base;
 	struct buf bad;
 
 	buf_init(&bad);
+	policy_from_conf(&base, sc);
 	policy_from_conf(&p, sc);
 	policy_record_flush(&p, 42.0);
-	policy_apply_runtime(&p, sc, f1, v1, 3, &bad);
+	policy_apply_runtime(&p, &base, f1, v1, 3, &bad);
 	ok(p.flush_when_at_least_bytes == 1048576 && p.src_threshold == SRC_RUNTIME, "runtime threshold with a suffix");
 	ok(p.flush_num_entries_each_time == 5 && p.src_entries == SRC_RUNTIME, "runtime batch");
 	ok(p.flush_period_secs == 2.5 && p.src_period == SRC_CONFIG, "an absent field keeps the config");
 	ok(bad.len == 0, "unrelated fields are not complaints");
 	ok(p.last_flush == 42.0, "applying the runtime policy keeps the period's start");
 
-	policy_apply_runtime(&p, sc, f2, v2, 3, &bad);
+	policy_apply_runtime(&p, &base, f2, v2, 3, &bad);
 	ok(p.flush_period_secs == 0.5 && p.src_period == SRC_RUNTIME, "runtime period");
 	ok(p.flush_num_entries_each_time == 7 && p.src_entries == SRC_SHARD, "an out-of-range batch reverts to config");
 	ok(p.flush_when_at_least_bytes == 2147483648ULL && p.src_threshold == SRC_DEFAULT,
@@ -44,7 +45,7 @@ static void test_runtime(const struct shard_conf *sc)
 	ok(strstr(bad.data, "flush_num_entries_each_time: '0': value out of range") != NULL &&
 	   strstr(bad.data, "flush_when_at_least_bytes: 'lots':") != NULL, "invalid values are reported");
 
-	policy_apply_runtime(&p, sc, NULL, NULL, 0, &bad);
+	policy_apply_runtime(&p, &base, NULL, NULL, 0, &bad);
 	ok(p.flush_period_secs == 2.5 && p.src_period == SRC_CONFIG, "an empty hash restores the config");
 
 	/* The application's bytes cannot split the list into more lines. */
@@ -55,7 +56,7 @@ static void test_runtime(const struct shard_conf *sc)
 		size_t lines = 0;
 
 		buf_reset(&bad);
-		policy_apply_runtime(&p, sc, f3, v3, 2, &bad);
+		policy_apply_runtime(&p, &base, f3, v3, 2, &bad);
 		for (size_t i = 0; i < bad.len; i++)
 			lines += bad.data[i] == '\n';
 		ok(lines == 2, "one line per invalid value, whatever bytes it holds");
