@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -15,6 +14,7 @@
 #include "le.h"
 #include "match.h"
 #include "restore.h"
+#include "sconn.h"
 #include "statedir.h"
 #include "util.h"
 
@@ -117,41 +117,18 @@ static int find_newest(void *arg, const struct archive_rec *r, const char *segme
 	return 0;
 }
 
-static redisContext *connect_shard(const struct shard_conf *sc)
+/* The shard's server, with its TLS and credentials, as the daemon
+ * connects (sconn.c).  Each key SELECTs the db it was flushed from. */
+static struct sconn *connect_shard(const struct shard_conf *sc)
 {
-	struct timeval tv = {RESTORE_TIMEOUT_SECS, 0};
-	redisContext *rc;
-	redisReply *r;
+	char *err = NULL;
+	struct sconn *s = sconn_open(sc, RESTORE_TIMEOUT_SECS, &err);
 
-	rc = sc->addr.is_unix ? redisConnectUnixWithTimeout(sc->addr.path, tv)
-			      : redisConnectWithTimeout(sc->addr.host, sc->addr.port, tv);
-	if (rc == NULL || rc->err) {
-		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", sc->address, rc ? rc->errstr : "out of memory");
-		redisFree(rc);
-		return NULL;
+	if (s == NULL) {
+		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", sc->address, err);
+		free(err);
 	}
-	redisSetTimeout(rc, tv);
-	if (sc->secret != NULL) {
-		r = *sc->username ? redisCommand(rc, "AUTH %s %s", sc->username, secret_str(sc->secret))
-				  : redisCommand(rc, "AUTH %s", secret_str(sc->secret));
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "gcs-flushctl: %s: AUTH: %s\n", sc->address, r ? r->str : rc->errstr);
-			freeReplyObject(r);
-			redisFree(rc);
-			return NULL;
-		}
-		freeReplyObject(r);
-	}
-	r = redisCommand(rc, "SELECT %llu", (unsigned long long)sc->db);
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		fprintf(stderr, "gcs-flushctl: %s: SELECT %llu: %s\n", sc->address, (unsigned long long)sc->db,
-			r ? r->str : rc->errstr);
-		freeReplyObject(r);
-		redisFree(rc);
-		return NULL;
-	}
-	freeReplyObject(r);
-	return rc;
+	return s;
 }
 
 /* A DUMP payload ends with its RDB version (2 bytes, little-endian) and a
@@ -163,14 +140,16 @@ static int payload_rdb_version(const char *p, size_t len)
 	return le_get16((const unsigned char *)p + len - 10);
 }
 
-/* Restores one key; prints what happened; returns 0 or 1. */
-static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
+/* Restores one key; prints what happened; returns 0, 1, or 2 when the
+ * connection failed (no later key can be restored). */
+static int restore_one(struct sconn *rc, const struct wanted *w, bool replace)
 {
 	char ttl[32];
 	const char *argv[6];
 	size_t lens[6];
 	int argc = 0, st = 0;
 	redisReply *r;
+	char *err = NULL;
 
 	put_key(stdout, w->key, w->klen);
 	if (!w->found) {
@@ -184,11 +163,12 @@ static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
 		return 1;
 	}
 	/* Back into the db it was flushed from, whatever the config says now. */
-	r = redisCommand(rc, "SELECT %u", (unsigned)w->db);
+	r = sconn_command(rc, &err, "SELECT %u", (unsigned)w->db);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : rc->errstr);
+		printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : err);
 		freeReplyObject(r);
-		return 1;
+		free(err);
+		return r ? 1 : 2;
 	}
 	freeReplyObject(r);
 	snprintf(ttl, sizeof(ttl), "%" PRId64, w->expire_ms < 0 ? (int64_t)0 : w->expire_ms);
@@ -199,10 +179,11 @@ static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
 	argv[argc] = "ABSTTL", lens[argc++] = 6;
 	if (replace)
 		argv[argc] = "REPLACE", lens[argc++] = 7;
-	r = redisCommandArgv(rc, argc, argv, lens);
+	r = sconn_command_argv(rc, argc, argv, lens, &err);
 	if (r == NULL) {
-		printf(": %s\n", rc->errstr);
-		return 1;
+		printf(": %s\n", err);
+		free(err);
+		return 2;
 	}
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYKEY", 7) == 0) {
 		printf(": exists in Redis; not replaced (use --replace to overwrite it)\n");
@@ -230,7 +211,7 @@ static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
 int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys, bool replace)
 {
 	struct finder fd = {0};
-	redisContext *rc;
+	struct sconn *rc;
 	int st = 0;
 
 	fd.w = xcalloc((size_t)nkeys, sizeof(*fd.w));
@@ -244,9 +225,13 @@ int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys
 	} else if ((rc = connect_shard(conf_shard_find(c, shard))) == NULL) {
 		st = 1;
 	} else {
-		for (int i = 0; i < nkeys; i++)
+		for (int i = 0; i < nkeys && st < 2; i++)
 			st |= restore_one(rc, &fd.w[i], replace);
-		redisFree(rc);
+		if (st >= 2)
+			fprintf(stderr, "gcs-flushctl: the connection to %s failed; stopped\n",
+				conf_shard_find(c, shard)->address);
+		st = st ? 1 : 0;
+		sconn_close(rc);
 	}
 	for (int i = 0; i < nkeys; i++)
 		free(fd.w[i].payload);

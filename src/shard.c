@@ -279,7 +279,7 @@ static void apply_conf(struct shard *s)
 {
 	const struct shard_conf *sc = s->conf;
 	struct conn_params cp;
-	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0}};
+	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0, 0, 0}};
 	struct tick_params kp = {sc->name, sc->policy_key, {0}};
 	struct flush_params fp = {sc->name, (uint32_t)sc->db, sc->flush_max_entries_per_sec};
 	struct store_params sp;
