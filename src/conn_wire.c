@@ -108,7 +108,7 @@ void conn_on_read(struct bufferevent *bev, void *arg)
 
 	/* A chunk at a time, each parsed out before the next is fed, keeps
 	 * the reader's buffer as small as the input's chunks. */
-	while (c->bev == bev && evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len > 0) {
+	while (c->bev == bev && evbuffer_peek(in, -1, NULL, &v, 1) >= 1 && v.iov_len > 0) {
 		if (redisReaderFeed(c->reader, v.iov_base, v.iov_len) != REDIS_OK) {
 			conn_fail(c, false, "connection lost: %s", c->reader->errstr);
 			return;
