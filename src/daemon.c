@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "exporter.h"
 #include "log.h"
 #include "notify.h"
 
@@ -72,6 +73,7 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 	d->base = base;
 	d->conf = conf;
 	d->start_mono = time_mono();
+	d->start_unix = time_now();
 	log_set_level((enum log_level)conf->log_level);
 	if (ensure_state_dir(conf->state_dir, err) < 0)
 		return -1;
@@ -100,6 +102,9 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 			  d, err);
 	if (d->ctl == NULL)
 		return -1;
+	d->exporter = exporter_new(d);
+	if (exporter_listen(d->exporter, conf->metrics_listen, err) < 0)
+		return -1;
 	d->shards = xcalloc(conf->nshards, sizeof(*d->shards));
 	for (size_t i = 0; i < conf->nshards; i++)
 		d->shards[i] = shard_new(d->base, d->dns, conf->shards[i], conf->state_dir, on_shard_change, d);
@@ -114,6 +119,8 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 
 void daemon_fini(struct daemon *d)
 {
+	exporter_free(d->exporter);
+	d->exporter = NULL;
 	/* Shards first: a forced flush still running answers its client, whom
 	 * ctl_close then drops. */
 	for (size_t i = 0; i < d->nshards; i++)
@@ -255,6 +262,13 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 		return -1;
 	}
 	buf_free(&errors);
+	/* The one part of a reload that can fail after parsing: bind. */
+	if (exporter_listen(d->exporter, nc->metrics_listen, err) < 0) {
+		log_error("reload failed, keeping the running config: %s", *err);
+		conf_free(nc);
+		notify_ready();
+		return -1;
+	}
 	warn_restart_keys(d->conf, nc);
 	conf_keep_restart_keys(nc, d->conf);
 	buf_init(&rn.added);

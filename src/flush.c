@@ -32,6 +32,7 @@
 #include "archive.h"
 #include "conn.h"
 #include "flush.h"
+#include "hist.h"
 #include "ledger.h"
 #include "log.h"
 #include "sha1.h"
@@ -88,6 +89,7 @@ struct chunk {
 	struct ledger_entry *e[FLUSH_CHUNK_MAX];
 	size_t n;
 	bool unsynced;			/* archived in memory, waiting for the sync */
+	double sent;			/* its command's, monotonic: for the round trip */
 	/* What the compare-and-delete compares each key's DUMP with: the
 	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
 	struct buf cmp;
@@ -125,6 +127,7 @@ struct flush {
 	FLUSH_COUNTERS(X)
 #undef X
 	double last_flush_unix;
+	struct hist cycle_secs, roundtrip_secs;
 };
 
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg);
@@ -140,6 +143,7 @@ static void finish(struct flush *f)
 	store_release(f->store);
 	f->res.seconds = time_mono() - f->started;
 	f->res.error = f->error;
+	hist_observe(&f->cycle_secs, f->res.seconds);
 	f->flush_cycles_total++;
 	f->last_flush_entries = f->res.flushed;
 	f->last_flush_unix = time_now();
@@ -234,6 +238,13 @@ static void chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 	on_next_chunk(-1, 0, f);
 }
 
+/* A chunk's command was answered (a NOSCRIPT answer is not: the command
+ * goes again, its clock restarted). */
+static void answered(struct chunk *c)
+{
+	hist_observe(&c->f->roundtrip_secs, time_mono() - c->sent);
+}
+
 /* ---- archive off: UNLINK ---------------------------------------------------- */
 
 static void on_unlinked(void *owner, redisReply *r, void *arg)
@@ -243,6 +254,7 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	uint64_t removed;
 
 	(void)owner;
+	answered(c);
 	if (r->type != REDIS_REPLY_INTEGER) {
 		chunk_failed(c, "UNLINK: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
@@ -269,6 +281,7 @@ static void send_unlink(struct chunk *c)
 		lens[i + 1] = c->e[i]->klen;
 	}
 	/* On failure the conn fails and the shard calls flush_abort. */
+	c->sent = time_mono();
 	conn_send_argv(c->f->conn, on_unlinked, c, (int)c->n + 1, argv, lens);
 }
 
@@ -299,6 +312,7 @@ static void send_script(struct chunk *c, const struct script *s, bool by_body, b
 		argv[argc] = c->cmp.data + c->cmp_off[i];
 		lens[argc++] = c->cmp_off[i + 1] - c->cmp_off[i];
 	}
+	c->sent = time_mono();
 	conn_send_argv(c->f->conn, fn, c, argc, argv, lens);
 }
 
@@ -337,6 +351,7 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		send_script(c, &cad_lua, true, true, on_cad);
 		return;
 	}
+	answered(c);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
 		chunk_failed(c, "compare-and-delete: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -455,6 +470,7 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 		send_script(c, &dump_lua, true, false, on_dumped);
 		return;
 	}
+	answered(c);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * sent) {
 		chunk_failed(c, "DUMP: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		return;
@@ -649,4 +665,6 @@ void flush_stats(const struct flush *f, struct shard_stats *st)
 	if (f->flush_cycles_total > 0)
 		st->last_flush_unix = f->last_flush_unix;
 	st->flushing = f->running;
+	st->flush_cycle_duration_s = &f->cycle_secs;
+	st->chunk_roundtrip_s = &f->roundtrip_secs;
 }

@@ -382,6 +382,7 @@ void shard_stats(const struct shard *s, struct shard_stats *st)
 	st->address = s->conf->address;
 	st->db = s->conf->db;
 	st->state = shard_state_name(s->state);
+	st->up = s->state == SHARD_CONNECTED;
 	st->paused = s->paused;
 	tick_stats(s->tick, st);
 	track_stats(s->track, st);

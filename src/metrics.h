@@ -1,0 +1,36 @@
+/* metrics: the stats lists (stats.h) in Prometheus's text exposition
+ * format, version 0.0.4: what GET /metrics answers.  Pure: it renders
+ * snapshots it is given into a buffer, and knows nothing of sockets,
+ * shards or the daemon. */
+#ifndef GCS_METRICS_H
+#define GCS_METRICS_H
+
+#include <stddef.h>
+
+#include "stats.h"
+#include "util.h"
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_MAX_LABELS 4
+
+/* One series of every shard metric: a snapshot and the labels that tell
+ * it from the others.  A plain shard is one series labelled shard="NAME";
+ * a shard of several nodes would be one series per node, each labelled
+ * shard and node, so that sum() counts every node once and nothing twice.
+ * The renderer writes whatever labels it is given, in order. */
+struct metrics_label {
+	const char *name;
+	const char *value;
+};
+
+struct metrics_series {
+	struct metrics_label labels[METRICS_MAX_LABELS];
+	size_t nlabels;
+	const struct shard_stats *st;
+};
+
+/* Appends the daemon's metrics, then each shard metric family (HELP and
+ * TYPE, then one sample per series that knows its value) to out. */
+void metrics_render(struct buf *out, const struct daemon_stats *d, const struct metrics_series *series, size_t n);
+
+#endif
