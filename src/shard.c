@@ -20,6 +20,7 @@
 #include "handshake.h"
 #include "ledger.h"
 #include "log.h"
+#include "peek.h"
 #include "shard.h"
 #include "status.h"
 #include "store.h"
@@ -42,6 +43,7 @@ struct shard {
 	struct tick *tick;
 	struct flush *flush;
 	struct store *store;
+	struct peek *peek;
 	struct event *retry_timer;	/* next connection attempt */
 	unsigned failures;		/* consecutive, for the backoff */
 	bool paused;
@@ -229,6 +231,20 @@ int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg,
 	return 0;
 }
 
+/* ---- looking without taking -------------------------------------------------------- */
+
+void shard_oldest_json(const struct shard *s, size_t n, struct json *j)
+{
+	peek_oldest_json(s->peek, n, j);
+}
+
+int shard_dry_run(struct shard *s, uint64_t n, peek_done_fn *done, void *arg, const char **why)
+{
+	if (n == 0)
+		n = policy_entries_to_flush(tick_policy(s->tick));
+	return peek_dry_run(s->peek, n, done, arg, why);
+}
+
 void shard_set_paused(struct shard *s, bool paused)
 {
 	if (s->paused != paused)
@@ -316,13 +332,14 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, const s
 	s->store = store_new(base, state_dir, &sp, on_part_error, s);
 	ledger = store_ledger(s->store);
 	/* The command connection's users hear of a loss in this order: the
-	 * flush puts its chunks back, tracking stops, the tick stops, and
-	 * last the state machine schedules the retry. */
+	 * flush puts its chunks back, tracking stops, the tick stops, dry
+	 * runs are answered, and last the state machine schedules the retry. */
 	s->handshake = handshake_new(sc->name, on_handshake_done, s);
 	s->cmd = conn_new(base, dns, handshake_ready, s->handshake);
 	s->flush = flush_new(base, s->cmd, ledger, s->store);
 	s->track = track_new(base, dns, s->cmd, ledger, &track_ops, s);
 	s->tick = tick_new(base, s->cmd, &tick_ops, s);
+	s->peek = peek_new(s->cmd, ledger);
 	conn_on_lost(s->cmd, on_cmd_lost, s);
 	apply_conf(s);
 	return s;
@@ -361,6 +378,7 @@ void shard_free(struct shard *s)
 	if (s == NULL)
 		return;
 	conn_close(s->cmd, "shard removed");
+	peek_free(s->peek, "shard removed");
 	flush_free(s->flush);
 	tick_free(s->tick);
 	track_free(s->track);

@@ -7,6 +7,7 @@
  *   tick       the runtime policy, INFO memory and the policy decision
  *   flush      flush cycles, in paced chunks
  *   store      the ledger file and the archive
+ *   peek       what a flush would take (oldest, flush --dry-run)
  * The shard keeps its own copy of its config; its parts get theirs by
  * value.  It does none of their work itself. */
 #ifndef GCS_SHARD_H
@@ -19,6 +20,7 @@
 #include "conf.h"
 #include "flush.h"
 #include "json.h"
+#include "peek.h"
 #include "stats.h"
 
 struct event_base;
@@ -54,6 +56,12 @@ void shard_set_paused(struct shard *s, bool paused);
  * of threshold, period and pause; done is called when it ends.  Returns -1
  * with *why when the shard is not connected or a flush is already running. */
 int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg, const char **why);
+
+/* The n oldest tracked entries, as members of the reply (peek.h). */
+void shard_oldest_json(const struct shard *s, size_t n, struct json *j);
+/* What a flush of n (0: the policy's batch) would take now, taking
+ * nothing; done follows with the report (peek.h). */
+int shard_dry_run(struct shard *s, uint64_t n, peek_done_fn *done, void *arg, const char **why);
 
 /* A snapshot of every status field (stats.h). */
 void shard_stats(const struct shard *s, struct shard_stats *st);
