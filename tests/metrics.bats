@@ -302,7 +302,7 @@ start_daemon() {
 	# A port another socket holds: the reload fails and changes nothing.
 	busy=$(test_port)
 	$PY -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$busy" 3>&- &
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$busy" 3>&- &
 	record_pid busy $!
 	wait_for -t 5 port_listens "$busy"
 	sed -i "s|^metrics_listen = .*|metrics_listen = 127.0.0.1:$busy|" "$CONF"
@@ -317,4 +317,10 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	assert_success
 	run metrics_get "$new"
 	assert_failure
+	daemon_stop
+	# At start, a port that cannot be bound stops the daemon, saying why.
+	sed -i "s|^metrics_listen =\$|metrics_listen = 127.0.0.1:$busy|" "$CONF"
+	run "$GCS_FLUSHD" -c "$CONF"
+	assert_failure 1
+	assert_output --partial "metrics_listen: 127.0.0.1:$busy: bind: Address already in use"
 }
