@@ -49,13 +49,11 @@ struct command {
 
 /* Replies and error texts come from the daemon, and through it from Redis
  * servers: never let their control characters reach the terminal.  Newlines
- * stay: a failed reload reports one config error per line. */
+ * stay: a failed reload reports one config error per line.  Replaced by '?'
+ * rather than escaped: the reader is a person at a terminal. */
 static char *scrub(char *s)
 {
-	for (char *p = s; *p != '\0'; p++)
-		if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
-			*p = '?';
-	return s;
+	return ctl_scrub(s, "\n");
 }
 
 #define USAGE_HINT "usage: gcs-flushctl [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]\n" \
@@ -172,10 +170,10 @@ static int build_request(const struct command *cmd, char **args, int nargs, stru
 {
 	buf_puts(req, cmd->name);
 	for (int i = 0; i < nargs; i++) {
-		/* Spaces and newlines would change the meaning of the request line. */
-		for (const char *p = args[i]; *p != '\0'; p++)
-			if ((unsigned char)*p <= ' ' || *p == 0x7f)
-				return fail(ST_USAGE, "invalid argument '%s'", args[i]);
+		/* Spaces, tabs and newlines would change the meaning of the request
+		 * line, and the daemon refuses other control bytes. */
+		if (ctl_find(args[i], strlen(args[i]), NULL) != NULL || strchr(args[i], ' ') != NULL)
+			return fail(ST_USAGE, "invalid argument '%s'", args[i]);
 		if (args[i][0] == '\0')
 			return fail(ST_USAGE, "empty argument");
 		buf_printf(req, " %s", args[i]);

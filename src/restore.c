@@ -40,13 +40,16 @@ struct finder {
 	int64_t db;		/* export: the db selected so far, -1 none */
 };
 
-/* A key as people can read it: printable bytes as they are, others \xNN. */
+/* A key as people can read it: printable ASCII as it is, others \xNN.  More
+ * is escaped than a log line's control bytes: a key is binary, not text, so
+ * bytes from 0x80 up are shown too, and a backslash is escaped so that the
+ * form reads back to exactly one key. */
 static void put_key(FILE *f, const char *key, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)key[i];
 
-		if (c < 0x20 || c >= 0x7f || c == '\\')
+		if (ctl_byte(c, NULL) || c >= 0x80 || c == '\\')
 			fprintf(f, "\\x%02x", c);
 		else
 			fputc(c, f);
