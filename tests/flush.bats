@@ -150,9 +150,10 @@ load flushing
 	redis_start a
 	conf_base "" 'flush_when_at_least_bytes = 1' 'flush_num_entries_each_time = 10'
 	conf_shard a "unix:$(redis_sock a)" 'flush_period_secs = 1'
-	run setting_is a flush_period_secs 1 shard
 	daemon_start
 	shard_ready a
+	run setting_is a flush_period_secs 1 shard
+	assert_success
 	run ctl pause a
 	assert_success
 	put_keys a 1 300
