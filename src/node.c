@@ -40,6 +40,7 @@ struct node {
 	struct ledger *ledger;
 	struct store *store;
 	struct slot_set *slots;		/* NULL: every key */
+	struct handoff *handoff;
 
 	enum node_state state;
 	struct conn *cmd;
@@ -295,7 +296,7 @@ static const struct tick_ops tick_ops = {on_policy_flush, on_ticked, on_part_err
 static void apply_conf(struct node *n, const struct shard_conf *sc)
 {
 	struct conn_params cp;
-	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0}};
+	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0}, n->handoff};
 	struct tick_params kp = {sc->name, sc->policy_key, {0}};
 	struct flush_params fp = {sc->name, (uint32_t)sc->db, sc->flush_max_entries_per_sec, NULL, NULL};
 
@@ -330,6 +331,7 @@ struct node *node_new(struct event_base *base, struct evdns_base *dns, struct le
 	n->owner = owner;
 	n->ledger = ledger;
 	n->store = store;
+	n->handoff = p->handoff;
 	n->address = xstrdup(p->address);
 	if (parse_address(p->address, &n->addr, &err) < 0)
 		abort();	/* the config and the topology give valid addresses */

@@ -49,6 +49,7 @@ struct node_params {
 	const struct shard_conf *conf;	/* the shard's; read during the call only */
 	const char *address;		/* host:port or unix:/path, as shown */
 	const struct slot_set *slots;	/* the slots it owns; NULL: every key */
+	struct handoff *handoff;	/* a cluster's, shared by its nodes; else NULL */
 };
 
 struct node *node_new(struct event_base *base, struct evdns_base *dns, struct ledger *ledger, struct store *store,

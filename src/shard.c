@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handoff.h"
 #include "ledger.h"
 #include "log.h"
 #include "node.h"
@@ -44,6 +45,7 @@ struct shard {
 	enum topology_kind kind;
 	struct store *store;
 	struct topology *topo;		/* NULL for a standalone shard */
+	struct handoff *handoff;	/* a cluster's: migrations keep their place */
 	struct node **nodes;
 	size_t nnodes;
 	bool paused;
@@ -118,7 +120,7 @@ static const struct node_ops node_ops = {on_node_changed, on_node_redirected};
 
 static struct node *add_node(struct shard *s, const char *address, const struct slot_set *slots)
 {
-	struct node_params p = {s->conf, address, s->kind == TOPOLOGY_CLUSTER ? slots : NULL};
+	struct node_params p = {s->conf, address, s->kind == TOPOLOGY_CLUSTER ? slots : NULL, s->handoff};
 	struct node *n = node_new(s->base, s->dns, store_ledger(s->store), s->store, &p, &node_ops, s);
 
 	s->nodes = xrealloc(s->nodes, (s->nnodes + 1) * sizeof(*s->nodes));
@@ -300,6 +302,20 @@ static void store_params_of(const struct shard_conf *sc, struct store_params *p)
 	p->archive_max_age = sc->archive_max_age;
 }
 
+/* The parts of this kind of shard: one node at its address, or a
+ * topology that finds the nodes (and, for a cluster, the handoff). */
+static void start_kind(struct shard *s)
+{
+	s->kind = topology_kind_of(s->conf);
+	if (s->kind == TOPOLOGY_STANDALONE) {
+		add_node(s, s->conf->address, NULL);
+		return;
+	}
+	if (s->kind == TOPOLOGY_CLUSTER)
+		s->handoff = handoff_new(s->base, store_ledger(s->store));
+	s->topo = topology_new(s->base, s->dns, s->conf, &topology_ops, s);
+}
+
 struct shard *shard_new(struct event_base *base, struct evdns_base *dns, const struct shard_conf *sc,
 			const char *state_dir, shard_change_fn *on_change, void *arg)
 {
@@ -311,14 +327,10 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, const s
 	s->dns = dns;
 	s->on_change = on_change;
 	s->change_arg = arg;
-	s->kind = topology_kind_of(sc);
 	stats_init(&s->retired);
 	store_params_of(s->conf, &sp);
 	s->store = store_new(base, state_dir, &sp, on_store_error, s);
-	if (s->kind == TOPOLOGY_STANDALONE)
-		add_node(s, s->conf->address, NULL);
-	else
-		s->topo = topology_new(base, dns, s->conf, &topology_ops, s);
+	start_kind(s);
 	return s;
 }
 
@@ -348,12 +360,10 @@ void shard_reconfigure(struct shard *s, const struct shard_conf *sc)
 			remove_node(s, s->nnodes - 1);
 		topology_free(s->topo);
 		s->topo = NULL;
+		handoff_free(s->handoff);
+		s->handoff = NULL;
 		ledger_clear(store_ledger(s->store));
-		s->kind = topology_kind_of(sc);
-		if (s->kind == TOPOLOGY_STANDALONE)
-			add_node(s, s->conf->address, NULL);
-		else
-			s->topo = topology_new(s->base, s->dns, s->conf, &topology_ops, s);
+		start_kind(s);
 		shard_start(s);
 	} else {
 		for (size_t i = 0; i < s->nnodes; i++)
@@ -372,6 +382,7 @@ void shard_free(struct shard *s)
 		node_free(s->nodes[i]);
 	free(s->nodes);
 	topology_free(s->topo);
+	handoff_free(s->handoff);
 	store_free(s->store);
 	conf_shard_free(s->conf);
 	free(s->counts);
