@@ -101,6 +101,7 @@ struct chunk {
 	struct flush *f;
 	struct ledger_entry *e[FLUSH_CHUNK_MAX];
 	uint16_t ord[FLUSH_CHUNK_MAX];	/* each entry's place in creation order */
+	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
 	size_t n;
 	bool unsynced;			/* archived in memory, waiting for the sync */
 	struct group g[FLUSH_CHUNK_MAX];
@@ -306,9 +307,8 @@ static void make_groups(struct chunk *c)
 		size_t j = i + 1;
 
 		if (c->f->want != NULL)
-			for (uint16_t sl = slot_of(c->e[i]->key, c->e[i]->klen);
-			     j < c->n && slot_of(c->e[j]->key, c->e[j]->klen) == sl; j++)
-				;
+			while (j < c->n && c->slot[j] == c->slot[i])
+				j++;
 		else
 			j = c->n;
 		c->g[c->ngroups++] = (struct group){c, i, j};
@@ -316,34 +316,37 @@ static void make_groups(struct chunk *c)
 	}
 }
 
+struct sortable {
+	uint16_t slot, ord;
+	struct ledger_entry *e;
+};
+
 static int slot_cmp(const void *a, const void *b)
 {
-	const struct ledger_entry *const *x = a, *const *y = b;
-	uint16_t sx = slot_of((*x)->key, (*x)->klen), sy = slot_of((*y)->key, (*y)->klen);
+	const struct sortable *x = a, *y = b;
 
-	return sx < sy ? -1 : sx > sy;
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-/* A new chunk of n taken entries: in slot order (stable: creation order
- * within a slot), its groups made. */
+/* A new chunk of n taken entries: in slot order (creation order within a
+ * slot), its groups made.  Each key's slot is computed once, here. */
 static void chunk_ready(struct chunk *c)
 {
-	struct ledger_entry *tmp[FLUSH_CHUNK_MAX];
+	struct sortable v[FLUSH_CHUNK_MAX];
 
-	if (c->f->want != NULL && c->n > 1) {
-		/* Sort pointers with their creation order: tag each with its index. */
+	for (size_t i = 0; i < c->n; i++)
+		c->ord[i] = (uint16_t)i;
+	if (c->f->want != NULL) {
 		for (size_t i = 0; i < c->n; i++)
-			tmp[i] = c->e[i];
-		qsort(c->e, c->n, sizeof(c->e[0]), slot_cmp);
-		for (size_t i = 0; i < c->n; i++)
-			for (size_t k = 0; k < c->n; k++)
-				if (tmp[k] == c->e[i]) {
-					c->ord[i] = (uint16_t)k;
-					break;
-				}
-	} else {
-		for (size_t i = 0; i < c->n; i++)
-			c->ord[i] = (uint16_t)i;
+			v[i] = (struct sortable){slot_of(c->e[i]->key, c->e[i]->klen), (uint16_t)i, c->e[i]};
+		qsort(v, c->n, sizeof(v[0]), slot_cmp);
+		for (size_t i = 0; i < c->n; i++) {
+			c->slot[i] = v[i].slot;
+			c->ord[i] = v[i].ord;
+			c->e[i] = v[i].e;
+		}
 	}
 	make_groups(c);
 }
@@ -401,6 +404,7 @@ static bool step_end(struct chunk *c)
 			continue;
 		c->e[keep] = c->e[i];
 		c->ord[keep] = c->ord[i];
+		c->slot[keep] = c->slot[i];
 		c->cmp_off[keep] = c->cmp_off[i];
 		c->cmp_len[keep++] = c->cmp_len[i];
 	}

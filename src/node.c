@@ -41,6 +41,8 @@ struct node {
 	struct store *store;
 	struct slot_set *slots;		/* NULL: every key */
 	struct handoff *handoff;
+	char *policy_key;		/* the shard's; read here only if ours */
+	struct policy base;		/* the config's policy */
 
 	enum node_state state;
 	struct conn *cmd;
@@ -292,12 +294,21 @@ static const struct tick_ops tick_ops = {on_policy_flush, on_ticked, on_part_err
 
 /* ---- parameters by value ------------------------------------------------------------- */
 
+/* The tick's settings: in a cluster, only the master that owns the policy
+ * key's slot reads it (the others would be answered MOVED). */
+static void apply_tick(struct node *n)
+{
+	bool ours = *n->policy_key != '\0' && node_owns(n, n->policy_key, strlen(n->policy_key));
+	struct tick_params kp = {n->name, ours ? n->policy_key : "", n->base};
+
+	tick_set_params(n->tick, &kp);
+}
+
 /* Gives every part its settings from the shard's config and our address. */
 static void apply_conf(struct node *n, const struct shard_conf *sc)
 {
 	struct conn_params cp;
 	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0}, n->handoff};
-	struct tick_params kp = {sc->name, sc->policy_key, {0}};
 	struct flush_params fp = {sc->name, (uint32_t)sc->db, sc->flush_max_entries_per_sec, NULL, NULL};
 
 	free(n->name);
@@ -308,8 +319,10 @@ static void apply_conf(struct node *n, const struct shard_conf *sc)
 	conn_set_params(n->cmd, &cp);
 	tp.conn = cp;
 	track_set_params(n->track, &tp);
-	policy_from_conf(&kp.base, sc);
-	tick_set_params(n->tick, &kp);
+	free(n->policy_key);
+	n->policy_key = xstrdup(sc->policy_key);
+	policy_from_conf(&n->base, sc);
+	apply_tick(n);
 	if (n->slots != NULL) {
 		/* A command may not cross slots, and a take skips other nodes' keys. */
 		fp.want = wants;
@@ -377,6 +390,7 @@ void node_set_slots(struct node *n, const struct slot_set *slots)
 	if (n->slots == NULL || slots == NULL)
 		return;	/* a node's kind never changes */
 	*n->slots = *slots;
+	apply_tick(n);
 }
 
 void node_free(struct node *n)
@@ -393,6 +407,7 @@ void node_free(struct node *n)
 	parse_addr_free(&n->addr);
 	free(n->slots);
 	free(n->address);
+	free(n->policy_key);
 	free(n->name);
 	free(n->last_error);
 	free(n);

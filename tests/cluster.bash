@@ -129,15 +129,34 @@ slot_of_key() {
 
 # ---- Sentinel --------------------------------------------------------------------
 
-# sentinel_start: master m1, replica m2, sentinels s1..s3 watching "gcs"
-# with down-after 1000 ms.  Sets SENTINELS.
-sentinel_start() {
-	local i port mport conf
+# rcli NAME ARGS...: redis_cli with the password of the Sentinel setup's
+# nodes (NODE_PW) or sentinels (SENTINEL_PW), when the test set one.
+rcli() {
+	local name=$1 pw=
 
-	node_spawn m1 "$(free_port)" "$@"
+	shift
+	case $name in
+	m*) pw=${NODE_PW:-} ;;
+	s*) pw=${SENTINEL_PW:-} ;;
+	esac
+	if [[ -n $pw ]]; then
+		redis_cli "$name" -a "$pw" --no-auth-warning "$@"
+	else
+		redis_cli "$name" "$@"
+	fi
+}
+
+# sentinel_start: master m1, replica m2, sentinels s1..s3 watching "gcs"
+# with down-after 1000 ms; with NODE_PW the nodes, with SENTINEL_PW the
+# sentinels want a password.  Sets SENTINELS.
+sentinel_start() {
+	local i port mport conf auth=()
+
+	[[ -z ${NODE_PW:-} ]] || auth=(--requirepass "$NODE_PW" --masterauth "$NODE_PW")
+	node_spawn m1 "$(free_port)" ${auth[@]+"${auth[@]}"}
 	mport=$(redis_port m1)
-	node_spawn m2 "$(free_port)" --replicaof 127.0.0.1 "$mport" "$@"
-	wait_for -t 20 eval "redis_cli m2 info replication | grep -q '^master_link_status:up'"
+	node_spawn m2 "$(free_port)" --replicaof 127.0.0.1 "$mport" ${auth[@]+"${auth[@]}"}
+	wait_for -t 20 eval "rcli m2 info replication | grep -q '^master_link_status:up'"
 	SENTINELS=
 	for i in 1 2 3; do
 		port=$(free_port)
@@ -151,7 +170,8 @@ sentinel_start() {
 			sentinel failover-timeout gcs 4000
 			sentinel parallel-syncs gcs 1
 		EOF
-		[[ -z ${SENTINEL_AUTH:-} ]] || printf 'sentinel auth-pass gcs %s\n' "$SENTINEL_AUTH" >>"$conf"
+		[[ -z ${NODE_PW:-} ]] || printf 'sentinel auth-pass gcs %s\n' "$NODE_PW" >>"$conf"
+		[[ -z ${SENTINEL_PW:-} ]] || printf 'requirepass %s\n' "$SENTINEL_PW" >>"$conf"
 		echo 127.0.0.1 >"$TEST_DIR/s$i.host"
 		echo "$port" >"$TEST_DIR/s$i.port"
 		redis-server "$conf" --sentinel >>"$TEST_DIR/s$i.log" 2>&1 3>&- </dev/null &
@@ -164,13 +184,14 @@ sentinel_start() {
 
 # The master the sentinels name, as "host port".
 sentinel_master_addr() {
-	redis_cli "$1" sentinel get-master-addr-by-name gcs | paste -sd ' '
+	rcli "$1" sentinel get-master-addr-by-name gcs | paste -sd ' '
 }
 
 sentinels_agree() {
 	local i
 
 	for i in 1 2 3; do
+		kill -0 "$(pid_of "redis-s$i")" 2>/dev/null || continue
 		[[ $(sentinel_master_addr "s$i") == "$1" ]] || return 1
 	done
 }
