@@ -201,7 +201,8 @@ static int route_seed(struct route *rt)
 		if (!sentinel) {
 			rt->rc = c;
 			rt->addr = xstrdup(t);
-			return 0;
+			rc = 0;
+			break;
 		}
 		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", rt->sc->sentinel_master);
 		if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
