@@ -1,6 +1,7 @@
 /* exporter: /metrics for the daemon (see exporter.h).  It owns the
  * listener's life across reloads and what a scrape collects: a snapshot
- * of every shard, labelled by shard name, and the process's own figures.
+ * of every shard (and of each node of a cluster or Sentinel shard), and
+ * the process's own figures.
  * How the text looks is metrics.c's; HTTP is http.c's. */
 #include "config.h"
 
@@ -59,17 +60,17 @@ static void on_scrape(void *arg, struct buf *body)
 	struct exporter *e = arg;
 	struct daemon *d = e->d;
 	struct daemon_stats ds = {PACKAGE_VERSION, 1, d->start_unix, resident_bytes(), open_fds()};
-	struct shard_stats *st = xcalloc(d->nshards ? d->nshards : 1, sizeof(*st));
-	struct metrics_series *series = xcalloc(d->nshards ? d->nshards : 1, sizeof(*series));
+	size_t max = 0, n = 0;
+	struct shard_stats *st;
+	struct metrics_series *series;
 
-	for (size_t i = 0; i < d->nshards; i++) {
-		shard_stats(d->shards[i], &st[i]);
-		series[i].labels[0].name = "shard";
-		series[i].labels[0].value = shard_name(d->shards[i]);
-		series[i].nlabels = 1;
-		series[i].st = &st[i];
-	}
-	metrics_render(body, &ds, series, d->nshards);
+	for (size_t i = 0; i < d->nshards; i++)
+		max += shard_nseries(d->shards[i]);
+	st = xcalloc(max ? max : 1, sizeof(*st));
+	series = xcalloc(max ? max : 1, sizeof(*series));
+	for (size_t i = 0; i < d->nshards; i++)
+		n += shard_series(d->shards[i], st + n, series + n);
+	metrics_render(body, &ds, series, n);
 	free(series);
 	free(st);
 }

@@ -28,6 +28,14 @@ void hist_observe(struct hist *h, double secs)
 	h->sum += secs;
 }
 
+void hist_add(struct hist *to, const struct hist *from)
+{
+	for (size_t i = 0; i <= HIST_NBOUNDS; i++)
+		to->bucket[i] += from->bucket[i];
+	to->count += from->count;
+	to->sum += from->sum;
+}
+
 uint64_t hist_cumulative(const struct hist *h, size_t i)
 {
 	uint64_t n = 0;

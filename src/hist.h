@@ -22,6 +22,8 @@ struct hist {
 };
 
 void hist_observe(struct hist *h, double secs);
+/* Adds from's observations to to's: one histogram of several nodes'. */
+void hist_add(struct hist *to, const struct hist *from);
 /* Observations of at most hist_bounds[i] seconds (i == HIST_NBOUNDS: all
  * of them), as Prometheus's cumulative "le" buckets count them. */
 uint64_t hist_cumulative(const struct hist *h, size_t i);

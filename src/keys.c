@@ -68,11 +68,19 @@ static char *key_cell(json_t *o)
 	return cell;
 }
 
+/* A node's address from the daemon, printable. */
+static char *node_cell(json_t *e)
+{
+	const char *s = json_string_value(json_object_get(e, "node"));
+
+	return ctl_scrub(xstrdup(s ? s : "-"), "");
+}
+
 const char *keys_print_oldest(json_t *reply)
 {
-	static const bool right[3] = {true, false, false};
+	static const bool right[4] = {true, false, false, false};
 	json_t *entries = json_object_get(reply, "entries"), *e;
-	size_t n = json_array_size(entries), i;
+	size_t n = json_array_size(entries), i, c, ncols = 3;
 	char **cells;
 	const char *bad = NULL;
 	struct buf table;
@@ -80,21 +88,30 @@ const char *keys_print_oldest(json_t *reply)
 	if (!json_is_array(entries) || !json_is_integer(json_object_get(reply, "tracked")) ||
 	    !json_is_integer(json_object_get(reply, "flushable")))
 		return "no \"entries\", \"tracked\" or \"flushable\"";
-	cells = xcalloc((n + 1) * 3, sizeof(*cells));
+	/* A cluster or Sentinel shard names the node of each entry. */
+	json_array_foreach(entries, i, e)
+		if (json_is_string(json_object_get(e, "node")))
+			ncols = 4;
+	cells = xcalloc((n + 1) * ncols, sizeof(*cells));
 	cells[0] = xstrdup("AGE");
 	cells[1] = xstrdup("CREATED (UTC)");
-	cells[2] = xstrdup("KEY");
+	cells[ncols - 1] = xstrdup("KEY");
+	if (ncols == 4)
+		cells[2] = xstrdup("NODE");
 	json_array_foreach(entries, i, e) {
-		cells[(i + 1) * 3] = age_cell(json_object_get(e, "age_s"));
-		cells[(i + 1) * 3 + 1] = utc_cell(json_object_get(e, "created_unix"));
-		if ((cells[(i + 1) * 3 + 2] = key_cell(e)) == NULL) {
-			cells[(i + 1) * 3 + 2] = xstrdup("?");
+		c = (i + 1) * ncols;
+		cells[c] = age_cell(json_object_get(e, "age_s"));
+		cells[c + 1] = utc_cell(json_object_get(e, "created_unix"));
+		if (ncols == 4)
+			cells[c + 2] = node_cell(e);
+		if ((cells[c + ncols - 1] = key_cell(e)) == NULL) {
+			cells[c + ncols - 1] = xstrdup("?");
 			bad = "an entry without a key";
 		}
 	}
 	buf_init(&table);
 	if (n > 0)
-		fmt_table(&table, cells, n + 1, 3, right);
+		fmt_table(&table, cells, n + 1, ncols, right);
 	buf_printf(&table, "%zu of %" JSON_INTEGER_FORMAT " tracked entries, oldest first", n,
 		   json_integer_value(json_object_get(reply, "tracked")));
 	if ((json_int_t)n > json_integer_value(json_object_get(reply, "flushable")))
@@ -104,22 +121,25 @@ const char *keys_print_oldest(json_t *reply)
 	buf_putc(&table, '\n');
 	fputs(table.data, stdout);
 	buf_free(&table);
-	for (i = 0; i < (n + 1) * 3; i++)
+	for (i = 0; i < (n + 1) * ncols; i++)
 		free(cells[i]);
 	free(cells);
 	return bad;
 }
 
-/* "first: KEY (created 2026-12-03T14:00:01Z, 5m 03s ago)" */
+/* "first: KEY (created 2026-12-03T14:00:01Z, 5m 03s ago[, on NODE])" */
 static void end_line(const char *label, json_t *e)
 {
 	char *key = key_cell(e), *when = utc_cell(json_object_get(e, "created_unix"));
-	char *age = age_cell(json_object_get(e, "age_s"));
+	char *age = age_cell(json_object_get(e, "age_s")), *node = node_cell(e);
 
-	printf("%s %s (created %s, %s ago)\n", label, key ? key : "?", when, age);
+	printf("%s %s (created %s, %s ago%s%s)\n", label, key ? key : "?", when, age,
+	       json_is_string(json_object_get(e, "node")) ? ", on " : "",
+	       json_is_string(json_object_get(e, "node")) ? node : "");
 	free(key);
 	free(when);
 	free(age);
+	free(node);
 }
 
 const char *keys_print_dry_run(json_t *reply)

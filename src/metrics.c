@@ -125,8 +125,7 @@ static void shard_sample(struct buf *out, const struct stats_field *f, const str
 		buf_puts(out, *(const bool *)v ? " 1\n" : " 0\n");
 		return;
 	case STATS_HIST:
-		if (*(const struct hist *const *)v != NULL)
-			hist_samples(out, f->metric, s, *(const struct hist *const *)v);
+		hist_samples(out, f->metric, s, v);
 		return;
 	case STATS_TEXT:
 		return;
@@ -165,6 +164,7 @@ void metrics_render(struct buf *out, const struct daemon_stats *d, const struct 
 			continue;
 		family(out, f->metric, type, f->doc, f->name);
 		for (size_t k = 0; k < n; k++)
-			shard_sample(out, f, &series[k]);
+			if (series[k].scopes & f->scope)
+				shard_sample(out, f, &series[k]);
 	}
 }

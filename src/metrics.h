@@ -13,11 +13,13 @@
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define METRICS_MAX_LABELS 4
 
-/* One series of every shard metric: a snapshot and the labels that tell
- * it from the others.  A plain shard is one series labelled shard="NAME";
- * a shard of several nodes would be one series per node, each labelled
- * shard and node, so that sum() counts every node once and nothing twice.
- * The renderer writes whatever labels it is given, in order. */
+/* A series: a snapshot, the labels that tell it from the others, and the
+ * scopes (stats.h) of the fields it gives.  A standalone shard is one
+ * series labelled shard="NAME" with both scopes.  A Redis Cluster or
+ * Sentinel shard is one series with shard="NAME" for its SHARD fields
+ * (ledger, archive) and one per node with shard="NAME",node="ADDRESS" for
+ * its NODE fields, so that sum() counts every node once and nothing
+ * twice.  The renderer writes whatever labels it is given, in order. */
 struct metrics_label {
 	const char *name;
 	const char *value;
@@ -26,6 +28,7 @@ struct metrics_label {
 struct metrics_series {
 	struct metrics_label labels[METRICS_MAX_LABELS];
 	size_t nlabels;
+	unsigned scopes;		/* STATS_SHARD, STATS_NODE or both */
 	const struct shard_stats *st;
 };
 

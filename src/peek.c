@@ -16,6 +16,12 @@
  * order); 1000000 entries took 10-12 ms and 62-64 ms, too long a pause
  * for an operator's question.
  *
+ * Each sampled key is asked on the node that owns it, through that node's
+ * peek_conn, which keeps what it asked for and answers it as failed if
+ * its connection is lost (the connection then never replies).  While a
+ * dry run sends, it holds one extra count of its pending replies, so that
+ * a loss on a send cannot answer and free it halfway.
+ *
  * Owns its requests in flight; the ledger is track's and flush's, and is
  * only read here. */
 #include "config.h"
@@ -34,6 +40,7 @@ struct peek_entry {
 	char *key;
 	size_t klen;
 	uint32_t created;
+	char *node;			/* NULL: a standalone shard */
 };
 
 struct peek_report {
@@ -54,22 +61,36 @@ struct peek_req {
 };
 
 struct peek {
-	struct conn *conn;
 	struct ledger *ledger;
+	peek_route_fn *route;
+	void *route_arg;
 	struct peek_req *reqs;		/* waiting for MEMORY USAGE replies */
 	size_t nreqs;
 };
 
-static void entry_copy(struct peek_entry *dst, const struct ledger_entry *e)
+/* One MEMORY USAGE in flight on a node's connection. */
+struct ask {
+	struct peek_conn *pc;
+	struct peek_req *req;
+	struct ask *prev, *next;
+};
+
+struct peek_conn {
+	struct conn *conn;
+	struct ask *asks;
+};
+
+static void entry_copy(struct peek_entry *dst, const struct ledger_entry *e, const char *node)
 {
 	dst->key = xmalloc(e->klen + 1);
 	memcpy(dst->key, e->key, e->klen);
 	dst->key[e->klen] = '\0';
 	dst->klen = e->klen;
 	dst->created = e->created;
+	dst->node = node != NULL ? xstrdup(node) : NULL;
 }
 
-static void entry_json(struct json *j, const char *key, size_t klen, uint32_t created, double now)
+static void entry_json(struct json *j, const char *key, size_t klen, uint32_t created, const char *node, double now)
 {
 	json_obj_begin(j);
 	json_key_name(j, "key", key, klen);
@@ -77,6 +98,10 @@ static void entry_json(struct json *j, const char *key, size_t klen, uint32_t cr
 	json_uint(j, created);
 	json_key(j, "age_s");
 	json_double(j, round((now - (double)created) * 1000) / 1000);
+	if (node != NULL) {
+		json_key(j, "node");
+		json_str(j, node);
+	}
 	json_obj_end(j);
 }
 
@@ -91,11 +116,14 @@ void peek_oldest_json(const struct peek *p, size_t n, struct json *j)
 	json_key(j, "entries");
 	json_arr_begin(j);
 	for (const struct ledger_entry *e = ledger_head(p->ledger); e != NULL && listed < n; e = ledger_next(e)) {
+		const char *node = NULL;
+
 		if (ledger_is_mark(e)) {
 			past_mark = true;	/* a flush stops here until the reconciliation ends */
 			continue;
 		}
-		entry_json(j, e->key, e->klen, e->created, now);
+		(void)p->route(p->route_arg, e->key, e->klen, &node);
+		entry_json(j, e->key, e->klen, e->created, node, now);
 		listed++;
 		flushable += !past_mark;
 	}
@@ -111,16 +139,27 @@ void peek_oldest_json(const struct peek *p, size_t n, struct json *j)
 static void report_free(struct peek_report *r)
 {
 	free(r->first.key);
+	free(r->first.node);
 	free(r->last.key);
+	free(r->last.node);
 	free(r->error);
 }
 
-/* Answers and forgets req (which must be in the list). */
-static void finish(struct peek_req *req)
+static void set_error(struct peek_report *r, const char *msg)
+{
+	if (r->error == NULL)
+		r->error = xstrdup(msg);
+}
+
+/* One pending reply (or the sender's hold) is accounted for: the last
+ * answers and forgets req. */
+static void settle(struct peek_req *req)
 {
 	struct peek *p = req->p;
 	struct peek_req **pp = &p->reqs;
 
+	if (--req->r.pending > 0)
+		return;
 	while (*pp != req)
 		pp = &(*pp)->next;
 	*pp = req->next;
@@ -130,31 +169,98 @@ static void finish(struct peek_req *req)
 	free(req);
 }
 
+static void ask_unlink(struct ask *a)
+{
+	if (a->prev != NULL)
+		a->prev->next = a->next;
+	else
+		a->pc->asks = a->next;
+	if (a->next != NULL)
+		a->next->prev = a->prev;
+}
+
 static void on_usage(void *owner, redisReply *r, void *arg)
 {
-	struct peek_req *req = arg;
+	struct ask *a = arg;
+	struct peek_report *rep = &a->req->r;
+	struct peek_req *req = a->req;
 
 	(void)owner;
-	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
-		req->r.sample_bytes += (uint64_t)r->integer;
-	else if (r->type == REDIS_REPLY_NIL)
-		req->r.missing++;
-	else if (req->r.error == NULL)
-		req->r.error = xasprintf("MEMORY USAGE: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-	if (--req->r.pending == 0)
-		finish(req);
+	ask_unlink(a);
+	free(a);
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0) {
+		rep->sample_bytes += (uint64_t)r->integer;
+	} else if (r->type == REDIS_REPLY_NIL) {
+		rep->missing++;
+	} else if (rep->error == NULL) {
+		rep->error = xasprintf("MEMORY USAGE: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	}
+	settle(req);
+}
+
+/* Answers everything pc waits for as failed, with why. */
+static void fail_asks(struct peek_conn *pc, const char *why)
+{
+	while (pc->asks != NULL) {
+		struct ask *a = pc->asks;
+		struct peek_req *req = a->req;
+
+		ask_unlink(a);
+		free(a);
+		set_error(&req->r, why);
+		settle(req);
+	}
 }
 
 /* The connection is gone: replies will never come. */
 static void on_lost(void *arg, const struct conn_loss *loss)
 {
-	struct peek *p = arg;
+	fail_asks(arg, loss->msg);
+}
 
-	while (p->reqs != NULL) {
-		if (p->reqs->r.error == NULL)
-			p->reqs->r.error = xstrdup(loss->msg);
-		finish(p->reqs);
+struct peek_conn *peek_conn_new(struct conn *conn)
+{
+	struct peek_conn *pc = xcalloc(1, sizeof(*pc));
+
+	pc->conn = conn;
+	conn_on_lost(conn, on_lost, pc);
+	return pc;
+}
+
+void peek_conn_free(struct peek_conn *pc)
+{
+	if (pc == NULL)
+		return;
+	fail_asks(pc, "node removed");
+	free(pc);
+}
+
+/* Asks the node that owns e for its MEMORY USAGE; a key no connected node
+ * owns, or a send that fails, leaves the report without an estimate. */
+static void ask(struct peek_req *req, const struct ledger_entry *e)
+{
+	struct peek *p = req->p;
+	const char *node = NULL;
+	struct peek_conn *pc = p->route(p->route_arg, e->key, e->klen, &node);
+	const char *argv[3] = {"MEMORY", "USAGE", e->key};
+	size_t lens[3] = {6, 5, e->klen};
+	struct ask *a;
+
+	req->r.sampled++;
+	if (pc == NULL || !conn_ready(pc->conn)) {
+		set_error(&req->r, node == NULL ? "the shard is not connected" : "a master that owns a sampled key is not connected");
+		return;
 	}
+	a = xcalloc(1, sizeof(*a));
+	a->pc = pc;
+	a->req = req;
+	a->next = pc->asks;
+	if (pc->asks != NULL)
+		pc->asks->prev = a;
+	pc->asks = a;
+	req->r.pending++;
+	/* On failure the conn fails, and on_lost answers the ask. */
+	(void)conn_send_argv(pc->conn, on_usage, a, 3, argv, lens);
 }
 
 /* Walks what a flush of n would take (up to a mark, the end or the cap),
@@ -164,9 +270,11 @@ static void on_lost(void *arg, const struct conn_loss *loss)
  * Returns how many candidates cand holds (at most 2 * PEEK_SAMPLE). */
 static size_t walk(struct peek_req *req, const struct ledger_entry **cand)
 {
+	struct peek *p = req->p;
 	struct peek_report *r = &req->r;
 	uint64_t max = r->requested < PEEK_DRY_RUN_MAX ? r->requested : PEEK_DRY_RUN_MAX, stride = 1;
-	const struct ledger_entry *e = ledger_head(req->p->ledger), *last = NULL;
+	const struct ledger_entry *e = ledger_head(p->ledger), *last = NULL;
+	const char *node = NULL;
 	size_t ncand = 0;
 
 	for (; e != NULL && r->count < max && !ledger_is_mark(e); e = ledger_next(e)) {
@@ -178,44 +286,26 @@ static size_t walk(struct peek_req *req, const struct ledger_entry **cand)
 		}
 		if (r->count % stride == 0)
 			cand[ncand++] = e;
-		if (r->count == 0)
-			entry_copy(&r->first, e);
+		if (r->count == 0) {
+			(void)p->route(p->route_arg, e->key, e->klen, &node);
+			entry_copy(&r->first, e, node);
+		}
 		last = e;
 		r->count++;
 	}
-	if (last != NULL)
-		entry_copy(&r->last, last);
+	if (last != NULL) {
+		(void)p->route(p->route_arg, last->key, last->klen, &node);
+		entry_copy(&r->last, last, node);
+	}
 	r->stop = r->count == r->requested ? NULL : e == NULL ? "end" : ledger_is_mark(e) ? "reconciliation" : "limit";
 	return ncand;
-}
-
-/* Sends MEMORY USAGE for PEEK_SAMPLE of the candidates, spread evenly; req
- * is answered when the last reply is in.  Returns -1 if the connection
- * failed on a send (on_lost has then answered and freed req). */
-static int sample(struct peek_req *req, const struct ledger_entry **cand, size_t ncand)
-{
-	size_t want = ncand < PEEK_SAMPLE ? ncand : PEEK_SAMPLE;
-
-	req->r.pending = want + 1;	/* held until every command is sent */
-	for (size_t k = 0; k < want; k++) {
-		const struct ledger_entry *e = cand[k * ncand / want];
-		const char *argv[3] = {"MEMORY", "USAGE", e->key};
-		size_t lens[3] = {6, 5, e->klen};
-
-		req->r.sampled++;
-		if (conn_send_argv(req->p->conn, on_usage, req, 3, argv, lens) < 0)
-			return -1;
-	}
-	if (--req->r.pending == 0)
-		finish(req);
-	return 0;
 }
 
 int peek_dry_run(struct peek *p, uint64_t n, peek_done_fn *done, void *arg, const char **why)
 {
 	const struct ledger_entry *cand[2 * PEEK_SAMPLE];
 	struct peek_req *req;
-	size_t ncand;
+	size_t ncand, want;
 
 	if (p->nreqs >= PEEK_MAX_PENDING) {
 		*why = "too many dry runs at once on this shard; try again";
@@ -226,17 +316,25 @@ int peek_dry_run(struct peek *p, uint64_t n, peek_done_fn *done, void *arg, cons
 	req->done = done;
 	req->arg = arg;
 	req->r.requested = n;
+	req->r.pending = 1;	/* the sender's hold, released below */
 	req->next = p->reqs;
 	p->reqs = req;
 	p->nreqs++;
 	ncand = walk(req, cand);
-	/* Not connected: the ledger still says what a flush would take. */
-	if (!conn_ready(p->conn)) {
-		req->r.error = xstrdup("the shard is not connected");
-		ncand = 0;
-	}
-	(void)sample(req, cand, ncand);
+	want = ncand < PEEK_SAMPLE ? ncand : PEEK_SAMPLE;
+	for (size_t k = 0; k < want; k++)
+		ask(req, cand[k * ncand / want]);
+	settle(req);
 	return 0;
+}
+
+static void report_entry(struct json *j, const char *member, const struct peek_entry *e, double now)
+{
+	json_key(j, member);
+	if (e->key != NULL)
+		entry_json(j, e->key, e->klen, e->created, e->node, now);
+	else
+		json_null(j);
 }
 
 void peek_report_json(const struct peek_report *r, struct json *j)
@@ -251,16 +349,8 @@ void peek_report_json(const struct peek_report *r, struct json *j)
 	json_uint(j, r->count);
 	json_key(j, "stops_at");
 	json_str(j, r->stop);
-	json_key(j, "first");
-	if (r->first.key != NULL)
-		entry_json(j, r->first.key, r->first.klen, r->first.created, now);
-	else
-		json_null(j);
-	json_key(j, "last");
-	if (r->last.key != NULL)
-		entry_json(j, r->last.key, r->last.klen, r->last.created, now);
-	else
-		json_null(j);
+	report_entry(j, "first", &r->first, now);
+	report_entry(j, "last", &r->last, now);
 	json_key(j, "sampled");
 	json_uint(j, r->sampled);
 	json_key(j, "sample_gone");
@@ -268,23 +358,23 @@ void peek_report_json(const struct peek_report *r, struct json *j)
 	json_key(j, "sample_bytes");
 	json_uint(j, r->sample_bytes);
 	json_key(j, "estimated_bytes");
-	if (r->error == NULL && r->sampled > 0)
-		json_uint(j, (uint64_t)llround((double)r->sample_bytes * (double)r->count / (double)r->sampled));
-	else if (r->error == NULL)
-		json_uint(j, 0);
-	else
+	if (r->error != NULL)
 		json_null(j);
+	else if (r->sampled > 0)
+		json_uint(j, (uint64_t)llround((double)r->sample_bytes * (double)r->count / (double)r->sampled));
+	else
+		json_uint(j, 0);
 	json_key(j, "sample_error");
 	json_str(j, r->error);
 }
 
-struct peek *peek_new(struct conn *conn, struct ledger *ledger)
+struct peek *peek_new(struct ledger *ledger, peek_route_fn *route, void *arg)
 {
 	struct peek *p = xcalloc(1, sizeof(*p));
 
-	p->conn = conn;
 	p->ledger = ledger;
-	conn_on_lost(conn, on_lost, p);
+	p->route = route;
+	p->route_arg = arg;
 	return p;
 }
 
@@ -292,10 +382,13 @@ void peek_free(struct peek *p, const char *why)
 {
 	if (p == NULL)
 		return;
+	/* Its nodes went first and answered what they waited for; what is left
+	 * waits for nothing but its hold, which a dry run never keeps across
+	 * a turn of the loop. */
 	while (p->reqs != NULL) {
-		if (p->reqs->r.error == NULL)
-			p->reqs->r.error = xstrdup(why);
-		finish(p->reqs);
+		set_error(&p->reqs->r, why);
+		p->reqs->r.pending = 1;
+		settle(p->reqs);
 	}
 	free(p);
 }

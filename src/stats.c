@@ -1,6 +1,8 @@
 /* stats: the stats lists of stats.h as data, walked by the status JSON
- * (status.c), the metrics (metrics.c) and the documentation checks.  In
- * the shared library, so that the unit tests see the same lists. */
+ * (status.c), the metrics (metrics.c) and the documentation checks, and
+ * the two operations every snapshot needs: a fresh one, and a node's
+ * counters added to a shard's.  In the shared library, so that the unit
+ * tests see the same lists. */
 #include "config.h"
 
 #include <math.h>
@@ -9,7 +11,8 @@
 #include "stats.h"
 
 const struct stats_field stats_fields[] = {
-#define X(field, kind, metric, doc) {#field, STATS_##kind, offsetof(struct shard_stats, field), metric, doc},
+#define X(field, kind, scope, metric, doc) \
+	{#field, STATS_##kind, STATS_##scope, offsetof(struct shard_stats, field), metric, doc},
 	SHARD_STATS(X)
 #undef X
 };
@@ -52,7 +55,19 @@ void stats_init(struct shard_stats *st)
 			*(uint64_t *)v = STATS_UNKNOWN;
 		else if (stats_fields[i].kind == STATS_REAL)
 			*(double *)v = NAN;
-		else if (stats_fields[i].kind == STATS_HIST)
-			*(const struct hist **)v = NULL;
+	}
+}
+
+void stats_add_counters(struct shard_stats *to, const struct shard_stats *from)
+{
+	for (size_t i = 0; i < stats_nfields; i++) {
+		const struct stats_field *f = &stats_fields[i];
+		void *t = (char *)to + f->offset;
+		const void *v = (const char *)from + f->offset;
+
+		if (f->kind == STATS_COUNTER)
+			*(uint64_t *)t += *(const uint64_t *)v;
+		else if (f->kind == STATS_HIST)
+			hist_add(t, v);
 	}
 }

@@ -1,16 +1,24 @@
 /* stats: every field of a shard's status, and every metric, defined once.
  *
- * SHARD_STATS lists each field with its kind, its Prometheus metric name
- * and its meaning.  The parts of a shard fill a struct shard_stats (each
- * its own fields: shard, tick, track, flush, store); status.c renders it
- * as the status JSON, metrics.c as Prometheus text (the doc is the HELP
- * line), and the documentation checks walk the same list.  A field is
- * added here and filled by its owner, nowhere else.
+ * SHARD_STATS lists each field with its kind, its scope, its Prometheus
+ * metric name and its meaning.  The parts of a shard fill a struct
+ * shard_stats (each its own fields: shard, node, tick, track, flush,
+ * store); status.c renders it as the status JSON, metrics.c as Prometheus
+ * text (the doc is the HELP line), and the documentation checks walk the
+ * same list.  A field is added here and filled by its owner, nowhere else.
  *
  * Kinds: TEXT (NULL shows as null), COUNTER (only grows), UINT (a gauge),
  * UINT_OPT (a gauge; STATS_UNKNOWN shows as null), REAL (a gauge or a
  * time in seconds, shown to the millisecond; NaN shows as null), BOOL,
- * HIST (a histogram, hist.h; NULL shows as null).
+ * HIST (a histogram, hist.h; summed over nodes like a counter).
+ *
+ * Scope: NODE for what each master of a shard has of its own (its
+ * connection, memory, policy, flushes, tracking), SHARD for what the
+ * logical shard has once (its ledger, its archive).  The status shows a
+ * shard's node fields summed (or merged) over its nodes; the metrics of a
+ * Redis Cluster or Sentinel shard are one series per node for the NODE
+ * fields and one per shard for the SHARD ones, so that sum() counts
+ * everything once.
  *
  * The metric is NOLABEL ("not a metric": text, and numbers that only
  * identify, such as db) or gcs_flushd_NAME in Prometheus's conventions:
@@ -25,63 +33,63 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hist;
+#include "hist.h"
 
 #define NOMETRIC NULL
 
 #define SHARD_STATS(X) \
-	X(name, TEXT, NOMETRIC, "the shard's name, from its [shard:NAME] section") \
-	X(address, TEXT, NOMETRIC, "the address it connects to") \
-	X(db, UINT, NOMETRIC, "the database number") \
-	X(state, TEXT, NOMETRIC, "connected, connecting, down or error") \
-	X(up, BOOL, "gcs_flushd_shard_up", "1 while the shard is connected (state connected), else 0") \
-	X(paused, BOOL, "gcs_flushd_paused", "flushing is paused (gcs-flushctl pause)") \
-	X(used_memory, UINT_OPT, "gcs_flushd_used_memory_bytes", "used_memory of the last INFO memory reading, bytes") \
-	X(used_memory_age_s, REAL, "gcs_flushd_used_memory_age_seconds", "seconds since the last INFO memory reading") \
-	X(flush_when_at_least_bytes, UINT, "gcs_flushd_flush_threshold_bytes", "the effective threshold") \
-	X(flush_period_secs, REAL, "gcs_flushd_flush_period_seconds", "the effective period") \
-	X(flush_num_entries_each_time, UINT, "gcs_flushd_flush_batch_entries", "the effective entries per flush") \
-	X(over_threshold, BOOL, "gcs_flushd_over_threshold", "the last reading is at or above the threshold") \
-	X(tracked_entries, UINT, "gcs_flushd_tracked_entries", "entries in the ledger") \
-	X(oldest_entry_age_s, REAL, "gcs_flushd_oldest_entry_age_seconds", \
+	X(name, TEXT, SHARD, NOMETRIC, "the shard's name, from its [shard:NAME] section") \
+	X(address, TEXT, SHARD, NOMETRIC, "the address it connects to") \
+	X(db, UINT, SHARD, NOMETRIC, "the database number") \
+	X(state, TEXT, NODE, NOMETRIC, "connected, connecting, down or error") \
+	X(up, BOOL, NODE, "gcs_flushd_shard_up", "1 while connected (state connected), else 0") \
+	X(paused, BOOL, NODE, "gcs_flushd_paused", "flushing is paused (gcs-flushctl pause)") \
+	X(used_memory, UINT_OPT, NODE, "gcs_flushd_used_memory_bytes", "used_memory of the last INFO memory reading, bytes") \
+	X(used_memory_age_s, REAL, NODE, "gcs_flushd_used_memory_age_seconds", "seconds since the last INFO memory reading") \
+	X(flush_when_at_least_bytes, UINT, NODE, "gcs_flushd_flush_threshold_bytes", "the effective threshold") \
+	X(flush_period_secs, REAL, NODE, "gcs_flushd_flush_period_seconds", "the effective period") \
+	X(flush_num_entries_each_time, UINT, NODE, "gcs_flushd_flush_batch_entries", "the effective entries per flush") \
+	X(over_threshold, BOOL, NODE, "gcs_flushd_over_threshold", "the last reading is at or above the threshold") \
+	X(tracked_entries, UINT, SHARD, "gcs_flushd_tracked_entries", "entries in the ledger") \
+	X(oldest_entry_age_s, REAL, SHARD, "gcs_flushd_oldest_entry_age_seconds", \
 	  "seconds since the oldest tracked entry was created") \
-	X(ledger_bytes, UINT, "gcs_flushd_ledger_bytes", "daemon memory the ledger uses") \
-	X(flushed_entries_total, COUNTER, "gcs_flushd_flushed_entries_total", "entries deleted by flush cycles") \
-	X(already_gone_total, COUNTER, "gcs_flushd_already_gone_total", \
+	X(ledger_bytes, UINT, SHARD, "gcs_flushd_ledger_bytes", "daemon memory the ledger uses") \
+	X(flushed_entries_total, COUNTER, NODE, "gcs_flushd_flushed_entries_total", "entries deleted by flush cycles") \
+	X(already_gone_total, COUNTER, NODE, "gcs_flushd_already_gone_total", \
 	  "entries already deleted by someone else when their turn came") \
-	X(flush_cycles_total, COUNTER, "gcs_flushd_flush_cycles_total", "flush cycles run, forced ones included") \
-	X(last_flush_entries, UINT, "gcs_flushd_last_flush_entries", "entries deleted by the last cycle") \
-	X(archived_entries_total, COUNTER, "gcs_flushd_archived_entries_total", \
+	X(flush_cycles_total, COUNTER, NODE, "gcs_flushd_flush_cycles_total", "flush cycles run, forced ones included") \
+	X(last_flush_entries, UINT, NODE, "gcs_flushd_last_flush_entries", "entries deleted by the last cycle") \
+	X(archived_entries_total, COUNTER, NODE, "gcs_flushd_archived_entries_total", \
 	  "entries written to the archive (before their deletion)") \
-	X(archive_syncs_total, COUNTER, "gcs_flushd_archive_syncs_total", "archive fdatasyncs, one per group commit") \
-	X(changed_total, COUNTER, "gcs_flushd_changed_total", \
+	X(archive_syncs_total, COUNTER, NODE, "gcs_flushd_archive_syncs_total", "archive fdatasyncs, one per group commit") \
+	X(changed_total, COUNTER, NODE, "gcs_flushd_changed_total", \
 	  "entries left in Redis because they changed between archive and delete") \
-	X(last_flush_unix, REAL, "gcs_flushd_last_flush_time_seconds", "when the last cycle ended, unix seconds") \
-	X(flushing, BOOL, "gcs_flushd_flushing", "a flush cycle is running") \
-	X(flush_cycle_duration_s, HIST, "gcs_flushd_flush_cycle_duration_seconds", \
+	X(last_flush_unix, REAL, NODE, "gcs_flushd_last_flush_time_seconds", "when the last cycle ended, unix seconds") \
+	X(flushing, BOOL, NODE, "gcs_flushd_flushing", "a flush cycle is running") \
+	X(flush_cycle_duration_s, HIST, NODE, "gcs_flushd_flush_cycle_duration_seconds", \
 	  "how long flush cycles took, forced ones included") \
-	X(chunk_roundtrip_s, HIST, "gcs_flushd_chunk_roundtrip_seconds", \
+	X(chunk_roundtrip_s, HIST, NODE, "gcs_flushd_chunk_roundtrip_seconds", \
 	  "send to reply of each chunk command (UNLINK, or the DUMP and compare-and-delete scripts)") \
-	X(archive_bytes, UINT, "gcs_flushd_archive_bytes", "bytes in the shard's archive segments") \
-	X(archive_segments, UINT, "gcs_flushd_archive_segments", "archive segment files") \
-	X(archive_oldest_unix, REAL, "gcs_flushd_archive_oldest_time_seconds", \
+	X(archive_bytes, UINT, SHARD, "gcs_flushd_archive_bytes", "bytes in the shard's archive segments") \
+	X(archive_segments, UINT, SHARD, "gcs_flushd_archive_segments", "archive segment files") \
+	X(archive_oldest_unix, REAL, SHARD, "gcs_flushd_archive_oldest_time_seconds", \
 	  "when the oldest archived record was flushed, unix seconds") \
-	X(archive_blocked, BOOL, "gcs_flushd_archive_blocked", "archiving fails, so nothing is flushed") \
-	X(reconcile_state, TEXT, NOMETRIC, "pending, running or done") \
-	X(reconciling, BOOL, "gcs_flushd_reconciling", "a reconciliation is running (reconcile_state running)") \
-	X(reconcile_started_unix, REAL, "gcs_flushd_reconcile_start_time_seconds", \
+	X(archive_blocked, BOOL, SHARD, "gcs_flushd_archive_blocked", "archiving fails, so nothing is flushed") \
+	X(reconcile_state, TEXT, NODE, NOMETRIC, "pending, running or done") \
+	X(reconciling, BOOL, NODE, "gcs_flushd_reconciling", "a reconciliation is running (reconcile_state running)") \
+	X(reconcile_started_unix, REAL, NODE, "gcs_flushd_reconcile_start_time_seconds", \
 	  "when the running or last reconciliation started, unix seconds") \
-	X(reconcile_runs_total, COUNTER, "gcs_flushd_reconcile_runs_total", "reconciliations started") \
-	X(reconcile_added_total, COUNTER, "gcs_flushd_reconcile_added_total", \
+	X(reconcile_runs_total, COUNTER, NODE, "gcs_flushd_reconcile_runs_total", "reconciliations started") \
+	X(reconcile_added_total, COUNTER, NODE, "gcs_flushd_reconcile_added_total", \
 	  "keys reconciliations added to the ledger") \
-	X(events_total, COUNTER, "gcs_flushd_keyspace_events_total", "keyspace events received") \
-	X(last_error, TEXT, NOMETRIC, "the last error, or null") \
-	X(last_error_unix, REAL, "gcs_flushd_last_error_time_seconds", "when the last error happened, unix seconds") \
-	X(connects_total, COUNTER, "gcs_flushd_connects_total", \
+	X(events_total, COUNTER, NODE, "gcs_flushd_keyspace_events_total", "keyspace events received") \
+	X(last_error, TEXT, NODE, NOMETRIC, "the last error, or null") \
+	X(last_error_unix, REAL, NODE, "gcs_flushd_last_error_time_seconds", "when the last error happened, unix seconds") \
+	X(connects_total, COUNTER, NODE, "gcs_flushd_connects_total", \
 	  "connections that completed the handshake and subscription") \
-	X(connect_failures_total, COUNTER, "gcs_flushd_connect_failures_total", \
+	X(connect_failures_total, COUNTER, NODE, "gcs_flushd_connect_failures_total", \
 	  "connection attempts or connections that failed") \
-	X(ticks_total, COUNTER, "gcs_flushd_ticks_total", "INFO memory readings taken")
+	X(ticks_total, COUNTER, NODE, "gcs_flushd_ticks_total", "INFO memory readings taken")
 
 /* The daemon's own metrics, one sample each and no shard label: the
  * version as a label of a constant 1 (the usual _info idiom), and the
@@ -101,12 +109,12 @@ struct hist;
 #define STATS_CTYPE_UINT_OPT uint64_t
 #define STATS_CTYPE_REAL double
 #define STATS_CTYPE_BOOL bool
-#define STATS_CTYPE_HIST const struct hist *
+#define STATS_CTYPE_HIST struct hist
 
-/* A snapshot; its strings and histograms belong to the shard and live
- * until its next change, so render it at once. */
+/* A snapshot; its strings belong to the shard and live until its next
+ * change, so render it at once. */
 struct shard_stats {
-#define X(field, kind, metric, doc) STATS_CTYPE_##kind field;
+#define X(field, kind, scope, metric, doc) STATS_CTYPE_##kind field;
 	SHARD_STATS(X)
 #undef X
 };
@@ -120,12 +128,14 @@ struct daemon_stats {
 };
 
 enum stats_kind { STATS_TEXT, STATS_COUNTER, STATS_UINT, STATS_UINT_OPT, STATS_REAL, STATS_BOOL, STATS_HIST };
+enum stats_scope { STATS_SHARD = 1, STATS_NODE = 2 };
 
 /* The lists as data, for code that walks them (rendering, metrics, the
  * documentation checks). */
 struct stats_field {
 	const char *name;
 	enum stats_kind kind;
+	enum stats_scope scope;
 	size_t offset;
 	const char *metric;	/* NULL: not a metric */
 	const char *doc;
@@ -146,5 +156,8 @@ const char *stats_metric_type(const struct stats_field *f);
 
 /* Starts a snapshot with every field unknown (null or zero). */
 void stats_init(struct shard_stats *st);
+/* Adds from's COUNTER and HIST fields to to's: a shard's totals over its
+ * nodes. */
+void stats_add_counters(struct shard_stats *to, const struct shard_stats *from);
 
 #endif

@@ -62,10 +62,7 @@ static void field_json(const struct stats_field *f, const struct shard_stats *st
 		json_bool(j, *(const bool *)v);
 		break;
 	case STATS_HIST:
-		if (*(const struct hist *const *)v == NULL)
-			json_null(j);
-		else
-			hist_json(*(const struct hist *const *)v, j);
+		hist_json(v, j);
 		break;
 	}
 }
@@ -99,7 +96,7 @@ static void setting_json(const struct conf_key *k, const struct shard_conf *sc, 
 	json_str(j, conf_source_name(src));
 }
 
-static void settings_json(const struct shard_conf *sc, const struct policy *p, struct json *j)
+void status_settings_json(const struct shard_conf *sc, const struct policy *p, struct json *j)
 {
 	size_t n;
 	const struct conf_key *keys = conf_keys(&n);
@@ -120,12 +117,8 @@ static void settings_json(const struct shard_conf *sc, const struct policy *p, s
 	buf_free(&text);
 }
 
-void status_shard_json(const struct shard_stats *st, const struct shard_conf *sc, const struct policy *p,
-		       struct json *j)
+void status_fields_json(const struct shard_stats *st, struct json *j)
 {
-	json_obj_begin(j);
 	for (size_t i = 0; i < stats_nfields; i++)
 		field_json(&stats_fields[i], st, j);
-	settings_json(sc, p, j);
-	json_obj_end(j);
 }

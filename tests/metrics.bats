@@ -3,11 +3,13 @@
 # accepts, it says what status says, the man page documents every metric;
 # the listener answers only GET and HEAD of /metrics, follows reloads, and
 # survives hostile clients (a head dripped a byte at a time, a huge head,
-# a thousand connections) with bounded memory.
+# a thousand connections) with bounded memory.  A Redis Cluster shard is
+# one series per master for its per-node metrics, one for the shard's own.
 
 load helpers
 load flushing
 load metrics
+load cluster
 
 rss_kib() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"
@@ -103,7 +105,7 @@ start_daemon() {
 		            bad.append("%s{%s} = %s, status %s = %s then %s" % (name, shard, got, field, want, want2))
 		# Every numeric status field is a metric; these are not, on purpose.
 		no_metric = set(shards["a"]) - set(field_of.values())
-		if no_metric != {"name", "address", "db", "state", "reconcile_state", "last_error", "settings"}:
+		if no_metric != {"name", "address", "db", "state", "reconcile_state", "last_error", "settings", "topology"}:
 		    bad.append("status fields without a metric: %s" % sorted(no_metric))
 		if sample("gcs_flushd_flushed_entries_total", "a") != 100:
 		    bad.append("flushed_entries_total is not the 100 flushed")
@@ -323,4 +325,75 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	run "$GCS_FLUSHD" -c "$CONF"
 	assert_failure 1
 	assert_output --partial "metrics_listen: 127.0.0.1:$busy: bind: Address already in use"
+}
+
+@test "a Redis Cluster shard: per-node series labelled node, per-shard ones without; oldest and dry runs name and ask each key's master" {
+	local addrs
+	cluster_start
+	conf_base
+	conf_metrics
+	printf '\n[shard:meta]\ncluster = %s\nflush_when_at_least_bytes = 1TiB\n' "$SEEDS" >>"$CONF"
+	daemon_start
+	wait_for -t 20 nodes_connected 3
+	cluster_put 1 300
+	wait_for -t 20 shard_is meta tracked_entries 300
+	run flush_req meta 90
+	assert_output --partial '"flushed":90'
+	addrs=$(status_nodes | awk '{ print $1 }' | sort | tr '\n' ' ')
+	metrics_get >"$TEST_DIR/metrics.txt"
+	run promtool check metrics <"$TEST_DIR/metrics.txt"
+	assert_success
+	run $PY - "$TEST_DIR/metrics.txt" "$addrs" <<-'EOF'
+		import re, sys
+		text, addrs = open(sys.argv[1]).read(), sorted(sys.argv[2].split())
+		series = {}
+		for line in text.splitlines():
+		    m = re.match(r'^(gcs_flushd_\w+)\{(.*)\} (\S+)$', line)
+		    if m:
+		        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+		        series.setdefault(m.group(1), []).append((labels, float(m.group(3))))
+		def nodes(name):
+		    return sorted(l.get("node", "-") for l, v in series[name] if "le" not in l)
+		bad = []
+		for name in ("gcs_flushd_shard_up", "gcs_flushd_flushed_entries_total", "gcs_flushd_used_memory_bytes",
+		             "gcs_flushd_flush_cycle_duration_seconds_count"):
+		    if nodes(name) != addrs:
+		        bad.append("%s: %s" % (name, nodes(name)))
+		for name in ("gcs_flushd_tracked_entries", "gcs_flushd_archive_bytes", "gcs_flushd_ledger_bytes"):
+		    if nodes(name) != ["-"]:
+		        bad.append("%s: %s" % (name, nodes(name)))
+		flushed = sum(v for l, v in series["gcs_flushd_flushed_entries_total"])
+		up = [v for l, v in series["gcs_flushd_shard_up"]]
+		tracked = [v for l, v in series["gcs_flushd_tracked_entries"]]
+		if flushed != 90 or up != [1, 1, 1] or tracked != [210]:
+		    bad.append("sum flushed %s, up %s, tracked %s" % (flushed, up, tracked))
+		print("\n".join(bad) or "ok")
+	EOF
+	assert_output ok
+	# oldest names each entry's master, and the key is there.
+	ctl --json oldest meta 50 >"$TEST_DIR/oldest.json"
+	run $PY - "$TEST_DIR/oldest.json" "$addrs" <<-'EOF'
+		import json, sys, redis
+		j = json.load(open(sys.argv[1]))
+		assert j["listed"] == 50 and j["entries"][0]["key"] == "k:00091", j["entries"][0]
+		for e in j["entries"]:
+		    assert e["node"] in sys.argv[2].split(), e
+		    host, port = e["node"].rsplit(":", 1)
+		    assert redis.Redis(host=host, port=int(port)).exists(e["key"]) == 1, e
+		print("ok")
+	EOF
+	assert_output ok
+	run ctl oldest meta 2
+	assert_line --index 0 --regexp '^AGE +CREATED \(UTC\) +NODE +KEY$'
+	assert_line --index 1 --regexp ' 127\.0\.0\.1:[0-9]+ +k:00091$'
+	# A dry run asks each sampled key's own master (another would answer MOVED).
+	run ctl --json flush --dry-run meta 100
+	assert_success
+	assert_output --partial '"would_flush":100,"stops_at":null'
+	assert_output --partial '"sampled":64,"sample_gone":0'
+	assert_output --partial '"sample_error":null'
+	assert_output --regexp '"first":\{"key":"k:00091",[^}]*"node":"127\.0\.0\.1:[0-9]+"\}'
+	run ctl flush --dry-run meta 100
+	assert_line --index 1 --regexp '^first: k:00091 \(created .*, on 127\.0\.0\.1:[0-9]+\)$'
+	[[ $(cluster_keys | wc -l) == 210 ]] || fail "the dry run deleted keys"
 }

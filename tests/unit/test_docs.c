@@ -77,7 +77,8 @@ static void check_stats(const char *dir)
 		if (f->metric == NULL)
 			continue;
 		entry = metric_entry(man, f->metric);
-		want = xasprintf("%s; status \\fB%s\\fP:", stats_metric_type(f), f->name);
+		want = xasprintf("%s, per %s; status \\fB%s\\fP:", stats_metric_type(f),
+				 f->scope == STATS_NODE ? "node" : "shard", f->name);
 		ok(entry != NULL && strncmp(entry, want, strlen(want)) == 0, "gcs-flushd.8: %s is \"%s\"", f->metric,
 		   want);
 		free(want);

@@ -81,12 +81,14 @@ static void test_hist(void)
 
 static void test_render(void)
 {
-	struct shard_stats a, b;
+	struct shard_stats a, b, c;
 	struct daemon_stats d = {.version = "1.2.3", .build_info = 1, .start_time = 1700000000.5,
 				 .resident_memory = NAN, .open_fds = 12};
-	struct metrics_series s[2] = {
-		{{{"shard", "a"}}, 1, &a},
-		{{{"shard", "b\"q\\z"}, {"node", "10.0.0.1:6379"}}, 2, &b},
+	/* a: a standalone shard; b: a node of cluster shard c. */
+	struct metrics_series s[3] = {
+		{{{"shard", "a"}}, 1, STATS_SHARD | STATS_NODE, &a},
+		{{{"shard", "b\"q\\z"}, {"node", "10.0.0.1:6379"}}, 2, STATS_NODE, &b},
+		{{{"shard", "b\"q\\z"}}, 1, STATS_SHARD, &c},
 	};
 	struct hist h;
 	struct buf out;
@@ -96,15 +98,19 @@ static void test_render(void)
 	hist_observe(&h, 0.2);
 	stats_init(&a);
 	stats_init(&b);
+	stats_init(&c);
 	a.name = "a";
 	a.up = true;
 	a.used_memory = 1048576;
 	a.flushed_entries_total = 42;
 	a.oldest_entry_age_s = 0.25;
-	a.chunk_roundtrip_s = &h;
+	a.chunk_roundtrip_s = h;
 	b.name = "b";
+	b.tracked_entries = 7;		/* a node's copy of a shard field: not shown */
+	c.tracked_entries = 5;
+	c.up = true;			/* a shard's copy of a node field: not shown */
 	buf_init(&out);
-	metrics_render(&out, &d, s, 2);
+	metrics_render(&out, &d, s, 3);
 
 	ok(strstr(out.data, "# TYPE gcs_flushd_build_info gauge\ngcs_flushd_build_info{version=\"1.2.3\"} 1\n") != NULL,
 	   "build_info carries the version");
@@ -128,8 +134,16 @@ static void test_render(void)
 			    "gcs_flushd_chunk_roundtrip_seconds_sum{shard=\"a\"} 0.202\n"
 			    "gcs_flushd_chunk_roundtrip_seconds_count{shard=\"a\"} 2\n") != NULL,
 	   "+Inf, sum and count");
-	ok(strstr(out.data, "gcs_flushd_chunk_roundtrip_seconds_bucket{shard=\"b") == NULL,
-	   "a series without the histogram has no buckets");
+	ok(strstr(out.data, "gcs_flushd_chunk_roundtrip_seconds_count{shard=\"b\\\"q\\\\z\",node=\"10.0.0.1:6379\"} 0\n") != NULL,
+	   "a node series has the node's histogram");
+	ok(strstr(out.data, "gcs_flushd_chunk_roundtrip_seconds_count{shard=\"b\\\"q\\\\z\"} ") == NULL,
+	   "a cluster shard's own series has no node field: nothing counts twice");
+	ok(strstr(out.data, "gcs_flushd_tracked_entries{shard=\"b\\\"q\\\\z\"} 5\n") != NULL,
+	   "a cluster shard's own series has its shard fields");
+	ok(strstr(out.data, "gcs_flushd_tracked_entries{shard=\"b\\\"q\\\\z\",node") == NULL,
+	   "a node series has no shard field");
+	ok(strstr(out.data, "gcs_flushd_shard_up{shard=\"b\\\"q\\\\z\"} ") == NULL,
+	   "nor the shard's series a node field");
 	ok(strstr(out.data, "gcs_flushd_name") == NULL && strstr(out.data, "gcs_flushd_state") == NULL &&
 	   strstr(out.data, "\nname") == NULL, "text fields are no samples");
 	for (size_t i = 0; i < stats_nfields; i++) {
