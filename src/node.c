@@ -133,6 +133,9 @@ static void on_cmd_lost(void *arg, const struct conn_loss *loss)
 	if (loss->closed)
 		return;
 	set_error(n, loss->msg);
+	/* A master gone may be a failover: let the topology look (a no-op for
+	 * one server; the look happens later, never inside this callback). */
+	n->ops->redirected(n->owner, "connection lost");
 	n->state = loss->refused ? NODE_ERROR : NODE_DOWN;
 	n->failures++;
 	n->connect_failures_total++;
