@@ -111,9 +111,10 @@ static void on_node_redirected(void *owner, const char *why)
 {
 	struct shard *s = owner;
 
+	if (s->topo == NULL)
+		return;
 	log_info("shard %s: %s: reading the topology again", s->conf->name, why);
-	if (s->topo != NULL)
-		topology_refresh(s->topo);
+	topology_refresh(s->topo);
 }
 
 static const struct node_ops node_ops = {on_node_changed, on_node_redirected};
