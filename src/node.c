@@ -36,6 +36,7 @@ struct node {
 	void *owner;
 	char *name;			/* the shard's, for the log */
 	char *address;
+	char *who;			/* "shard NAME", and ": ADDRESS" when one of several */
 	struct parse_addr addr;
 	double reconnect_max_secs;
 	struct ledger *ledger;
@@ -89,9 +90,9 @@ static void set_error(struct node *n, const char *msg)
 {
 	/* Log a new error loudly; a retry failing the same way stays quiet. */
 	if (n->last_error == NULL || strcmp(n->last_error, msg) != 0)
-		log_warn("shard %s: %s: %s", n->name, n->address, msg);
+		log_warn("%s: %s", n->who, msg);
 	else
-		log_debug("shard %s: %s: %s", n->name, n->address, msg);
+		log_debug("%s: %s", n->who, msg);
 	free(n->last_error);
 	n->last_error = xstrdup(msg);
 	n->last_error_unix = time_now();
@@ -135,11 +136,14 @@ static void on_cmd_lost(void *arg, const struct conn_loss *loss)
 	if (loss->closed)
 		return;
 	set_error(n, loss->msg);
+	/* A master gone may be a failover: let the topology look (a no-op for
+	 * one server; the look happens later, never inside this callback). */
+	n->ops->redirected(n->owner, "connection lost");
 	n->state = loss->refused ? NODE_ERROR : NODE_DOWN;
 	n->failures++;
 	n->connect_failures_total++;
 	delay = backoff_secs(n);
-	log_debug("shard %s: %s: retrying in %.2fs", n->name, n->address, delay);
+	log_debug("%s: retrying in %.2fs", n->who, delay);
 	timer_arm(n->retry_timer, delay);
 	changed(n);
 }
@@ -315,6 +319,11 @@ static void apply_conf(struct node *n, const struct shard_conf *sc)
 
 	free(n->name);
 	n->name = xstrdup(sc->name);
+	free(n->who);
+	/* A lone server's messages read as they always did; a cluster's or a
+	 * Sentinel's say which master. */
+	n->who = n->slots != NULL || *sc->sentinels ? xasprintf("shard %s: %s", sc->name, n->address)
+						  : xasprintf("shard %s", sc->name);
 	n->reconnect_max_secs = sc->reconnect_max_secs;
 	conn_params_from_conf(&cp, sc);
 	cp.addr = n->addr;
@@ -382,7 +391,7 @@ void node_reconfigure(struct node *n, const struct shard_conf *sc, bool reconnec
 	apply_conf(n, sc);
 	if (!reconnect)
 		return;
-	log_info("shard %s: %s: connection settings changed; reconnecting", n->name, n->address);
+	log_info("%s: connection settings changed; reconnecting", n->who);
 	conn_close(n->cmd, "reconnecting after a reload");
 	n->failures = 0;
 	connect_now(n);
@@ -411,6 +420,7 @@ void node_free(struct node *n)
 	parse_addr_free(&n->addr);
 	free(n->slots);
 	free(n->address);
+	free(n->who);
 	free(n->policy_key);
 	free(n->name);
 	free(n->last_error);

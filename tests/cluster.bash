@@ -264,3 +264,27 @@ keys_in_slots_of() {
 		print(sum(1 for i in range(1, n + 1) if rc.keyslot("k:%05d" % i) in owned))
 	EOF
 }
+
+# daemon_sees_topology: the daemon's masters and slots (status) are the
+# cluster's own (CLUSTER SLOTS from a seed).
+daemon_sees_topology() {
+	local js
+	js=$(status_json) || return 1
+	$PY - "${SEEDS%% *}" "$js" <<-'EOF'
+		import json, sys, redis.cluster
+		host, port = sys.argv[1].rsplit(":", 1)
+		rc = redis.cluster.RedisCluster(host=host, port=int(port))
+		want = {}
+		for (a, b), info in rc.cluster_slots().items():
+		    want.setdefault("%s:%d" % (info["primary"][0], info["primary"][1]), set()).update(range(a, b + 1))
+		have = {}
+		for s in json.loads(sys.argv[2])["shards"]:
+		    for n in s.get("nodes", []):
+		        slots = set()
+		        for r in n["slots"].split():
+		            a, _, b = r.partition("-")
+		            slots.update(range(int(a), int(b or a) + 1))
+		        have[n["address"]] = slots
+		sys.exit(0 if have == want else 1)
+	EOF
+}

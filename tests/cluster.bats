@@ -178,6 +178,8 @@ flush_exact() {
 	echo "# $moved of the oldest 3000 keys migrated" >&3
 	((moved >= 5)) || fail "only $moved keys migrated"
 	wait_for -t 20 shard_is meta tracked_entries 4000
+	# The daemon reads the topology once a second: flush once it has.
+	wait_for -t 20 daemon_sees_topology
 	r=$(flush_req meta 3000)
 	[[ $(jget "$r" "j['ok'] and j['flushed'] == 3000") == true ]] || fail "flush meta 3000: $r"
 	run cluster_left_is_range 3001 4000
