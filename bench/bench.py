@@ -26,6 +26,7 @@ import sys
 import time
 
 import redis
+import redis.cluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -159,8 +160,8 @@ class Scope:
     def redis(self, name, *extra, tcp=False):
         return Redis(self, name, extra, tcp)
 
-    def daemon(self, name, shards, policy, flushd=None):
-        return Daemon(self, name, shards, policy, flushd)
+    def daemon(self, name, shards, policy, flushd=None, extra_lines=()):
+        return Daemon(self, name, shards, policy, flushd, extra_lines)
 
 
 def free_port():
@@ -220,9 +221,10 @@ class Redis:
 
 
 class Daemon:
-    def __init__(self, scope, name, shards, policy, flushd=None):
+    def __init__(self, scope, name, shards, policy, flushd=None, extra_lines=()):
         """shards: [(name, Redis, {key: value})], an "address" there instead
-        of the UNIX socket; policy: {key: value}; flushd: another binary."""
+        of the UNIX socket; policy: {key: value}; flushd: another binary;
+        extra_lines: more of the config file (a cluster shard's section)."""
         self.env = scope.env
         self.dir = scope.path(name)
         os.makedirs(self.dir)
@@ -237,6 +239,7 @@ class Daemon:
             lines += ["", "[shard:%s]" % sname, "address = " + extra.pop("address", "unix:" + rs.sock)]
             lines += ["%s = %s" % kv for kv in extra.items()]
             self.shards.append(sname)
+        lines += list(extra_lines)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
@@ -304,6 +307,55 @@ class Daemon:
 
     def stop(self):
         self.env.stop(self.proc)
+
+
+def free_cluster_port():
+    """A TCP port free on 127.0.0.1 whose cluster bus port (+10000) is free too."""
+    for _ in range(200):
+        a = socket.socket()
+        a.bind(("127.0.0.1", 0))
+        port = a.getsockname()[1]
+        b = socket.socket()
+        try:
+            if port + 10000 <= 65535 and port != 6379:
+                b.bind(("127.0.0.1", port + 10000))
+                return port
+        except OSError:
+            pass
+        finally:
+            a.close()
+            b.close()
+    raise Failed("no free port pair for a cluster node")
+
+
+def cluster_start(env, scope, n):
+    """n cluster masters (no replicas) in scope, every slot covered; their ports."""
+    ports = []
+    for i in range(n):
+        port = free_cluster_port()
+        d = scope.path("c%d" % i)
+        os.makedirs(d)
+        env.spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                   "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--save", "",
+                   "--appendonly", "no", "--dir", d, "--logfile", os.path.join(d, "redis.log")])
+        r = redis.Redis(host="127.0.0.1", port=port)
+        wait_for("cluster node %d" % port, 10, lambda: _pings(r))
+        ports.append(port)
+    rc, out, _ = env.run(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % p for p in ports] +
+                         ["--cluster-replicas", "0", "--cluster-yes"], 60)
+    if rc != 0:
+        raise Failed("cluster create: " + out[-500:])
+    for p in ports:
+        r = redis.Redis(host="127.0.0.1", port=p)
+        wait_for("cluster_state ok", 20, lambda: r.cluster("info")["cluster_state"] == "ok")
+    return ports
+
+
+def _pings(r):
+    try:
+        return r.ping()
+    except redis.exceptions.ConnectionError:
+        return False
 
 
 def bench_csv(out):
@@ -904,7 +956,7 @@ unset multiplot
              "-days", "2", "-extfile", p("server.ext"), "-out", p("server.crt"))
         return p
 
-    def s8_tls(self):
+    def s9_tls(self):
         """Forced flush and tracking over TLS against the same over plain TCP, same server."""
         n = self.q(100000, 500000)
         rounds = self.q(1, 3)
@@ -913,7 +965,7 @@ unset multiplot
         raw = {"entries": n, "rounds": rounds, "figure": "best of the rounds, variants interleaved",
                "sets": set_n, "set_args": "-t set -r 100000000 -d 100 -P 16 -c 50 (over the UNIX socket)",
                "compare_build": self.args.compare_build, "results": {}}
-        with env.scope("s8") as sc:
+        with env.scope("s9") as sc:
             cert = self.make_certs(sc.path("certs"))
             tls_port = free_port()
             rs = sc.redis("r", "--tls-port", str(tls_port), "--tls-cert-file", cert("server.crt"),
@@ -974,39 +1026,113 @@ unset multiplot
         for archive in ("no", "yes"):
             a = "off" if archive == "no" else "on"
             tcp, tls = best[("flush", archive, "plain TCP")], best[("flush", archive, "TLS")]
-            log("s8: flush archive %s: %.0f entries/s over TLS, %.0f over plain TCP (%.2fx)" % (a, tls, tcp, tls / tcp))
-            self.row("8 tls", "flush archive %s over TLS" % a, tls, "entries/s", "same, plain TCP", tcp, tls / tcp)
+            log("s9: flush archive %s: %.0f entries/s over TLS, %.0f over plain TCP (%.2fx)" % (a, tls, tcp, tls / tcp))
+            self.row("9 tls", "flush archive %s over TLS" % a, tls, "entries/s", "same, plain TCP", tcp, tls / tcp)
             tcp, tls = (min(res[("flush_us", archive, v)]) for v in ("plain TCP", "TLS"))
-            log("s8: flush archive %s: %.2f us of CPU (daemon + server) per entry over TLS, %.2f over plain TCP" % (
+            log("s9: flush archive %s: %.2f us of CPU (daemon + server) per entry over TLS, %.2f over plain TCP" % (
                 a, tls, tcp))
-            self.row("8 tls", "CPU per entry flushed, archive %s, TLS" % a, tls, "us", "same, plain TCP", tcp, tls / tcp)
+            self.row("9 tls", "CPU per entry flushed, archive %s, TLS" % a, tls, "us", "same, plain TCP", tcp, tls / tcp)
         tcp, tls = best[("track", "plain TCP")], best[("track", "TLS")]
-        log("s8: SET/s -P 16 tracked over TLS %.0f, over plain TCP %.0f (%.2fx)" % (tls, tcp, tls / tcp))
-        self.row("8 tls", "SET/s tracked over TLS, -P 16", tls, "SET/s", "same, plain TCP", tcp, tls / tcp)
+        log("s9: SET/s -P 16 tracked over TLS %.0f, over plain TCP %.0f (%.2fx)" % (tls, tcp, tls / tcp))
+        self.row("9 tls", "SET/s tracked over TLS, -P 16", tls, "SET/s", "same, plain TCP", tcp, tls / tcp)
         tcp, tls = (min(res[("track_us", v)]) for v in ("plain TCP", "TLS"))
-        log("s8: daemon CPU per keyspace event: %.3f us over TLS, %.3f over plain TCP" % (tls, tcp))
-        self.row("8 tls", "daemon CPU per event over TLS", tls, "us", "same, plain TCP", tcp, tls / tcp)
+        log("s9: daemon CPU per keyspace event: %.3f us over TLS, %.3f over plain TCP" % (tls, tcp))
+        self.row("9 tls", "daemon CPU per event over TLS", tls, "us", "same, plain TCP", tcp, tls / tcp)
         if env.compare_flushd:
             other = "compare build"
             for archive in ("no", "yes"):
                 a = "off" if archive == "no" else "on"
                 new, old = best[("flush", archive, "plain TCP")], best[("flush", archive, "plain TCP, " + other)]
-                self.row("8 tls", "flush archive %s, plain TCP" % a, new, "entries/s", other, old, new / old)
+                self.row("9 tls", "flush archive %s, plain TCP" % a, new, "entries/s", other, old, new / old)
                 new, old = (min(res[("flush_us", archive, v)]) for v in ("plain TCP", "plain TCP, " + other))
-                self.row("8 tls", "CPU per entry flushed, archive %s, TCP" % a, new, "us", other, old, new / old)
+                self.row("9 tls", "CPU per entry flushed, archive %s, TCP" % a, new, "us", other, old, new / old)
             new, old = best[("track", "plain TCP")], best[("track", "plain TCP, " + other)]
-            log("s8: SET/s -P 16 tracked over plain TCP: %.0f, compare build %.0f (%.2fx)" % (new, old, new / old))
-            self.row("8 tls", "SET/s tracked over plain TCP, -P 16", new, "SET/s", other, old, new / old)
+            log("s9: SET/s -P 16 tracked over plain TCP: %.0f, compare build %.0f (%.2fx)" % (new, old, new / old))
+            self.row("9 tls", "SET/s tracked over plain TCP, -P 16", new, "SET/s", other, old, new / old)
             new, old = (min(res[("track_us", v)]) for v in ("plain TCP", "plain TCP, " + other))
-            log("s8: daemon CPU per keyspace event over plain TCP: %.3f us, compare build %.3f" % (new, old))
-            self.row("8 tls", "daemon CPU per event, plain TCP", new, "us", other, old, new / old)
-        self.raw["8_tls"] = raw
+            log("s9: daemon CPU per keyspace event over plain TCP: %.3f us, compare build %.3f" % (new, old))
+            self.row("9 tls", "daemon CPU per event, plain TCP", new, "us", other, old, new / old)
+        self.raw["9_tls"] = raw
+
+    def s8_cluster(self):
+        """A forced flush across a 3-master Redis Cluster against three standalone servers."""
+        k = self.q(20000, 100000)
+        raw = {"entries_per_master": k, "archive": "no", "flush_max_entries_per_sec": 0}
+        policy = {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"}
+        env = self.env
+        with env.scope("s8-standalone") as sc:
+            servers = [sc.redis("r%d" % i) for i in range(3)]
+            for rs in servers:
+                rs.populate(k, "key")
+            d = sc.daemon("d", [("s%d" % i, rs, {}) for i, rs in enumerate(servers)], policy)
+            d.wait_ready(timeout=120)
+            t0 = time.monotonic()
+            ps = [env.spawn(d.flush_argv("s%d" % i, k), stdout=subprocess.PIPE) for i in range(3)]
+            flushed = 0
+            for p in ps:
+                out, _ = p.communicate(timeout=300)
+                env.reaped(p)
+                flushed += json.loads(out).get("flushed", 0)
+            base = flushed / (time.monotonic() - t0)
+        with env.scope("s8-cluster") as sc:
+            ports = cluster_start(env, sc, 3)
+            rc = redis.cluster.RedisCluster(host="127.0.0.1", port=ports[0])
+            pipe = rc.pipeline()
+            for i in range(3 * k):
+                pipe.set("key:%d" % i, "x" * 20)
+                if i % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+            d = sc.daemon("d", [], policy, extra_lines=["", "[shard:c]", "cluster = 127.0.0.1:%d" % ports[0]])
+            d.wait_ready(timeout=120)
+            d.wait_tracked("c", 3 * k)
+            t0 = time.monotonic()
+            reply = d.flush("c", 3 * k)
+            wall = time.monotonic() - t0
+            if reply.get("flushed") != 3 * k:
+                raise Failed("cluster flush: %s" % reply)
+            rate = reply["flushed"] / wall
+            limit = self.cluster_unlink_limit(sc, rc, ports, 3 * k)
+        raw.update(standalone_entries_per_s=base, cluster_entries_per_s=rate, cluster_unlink_limit=limit)
+        log("s8: cluster %.0f entries/s, three standalone %.0f entries/s (%.2fx), the cluster's single-key "
+            "UNLINK limit %.0f/s (%.2fx)" % (rate, base, rate / base, limit, rate / limit))
+        self.row("8 cluster", "forced flush, 3 masters: entries/s", rate, "entries/s", "3 standalone servers",
+                 base, rate / base, ">= 0.8x", rate / base >= 0.8)
+        self.row("8 cluster", "the same", rate, "entries/s", "the cluster's one-key UNLINK limit", limit,
+                 rate / limit)
+        self.raw["8_cluster"] = raw
+
+    def cluster_unlink_limit(self, sc, rc, ports, n):
+        """The cluster's limit for the work a flush must do there: one UNLINK
+        per key (no command may cross a slot, and the oldest keys are about
+        one a slot), pre-built and piped into every master at once."""
+        pipe = rc.pipeline()
+        for i in range(n):
+            pipe.set("key:%d" % i, "x" * 20)
+            if i % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+        files = {}
+        for p in ports:
+            files[p] = open(sc.path("unlink-%d.resp" % p), "wb")
+        for i in range(n):
+            key = b"key:%d" % i
+            node = rc.get_node_from_key(key)
+            files[node.port].write(b"*2\r\n$6\r\nUNLINK\r\n$%d\r\n%s\r\n" % (len(key), key))
+        for f in files.values():
+            f.close()
+        t0 = time.monotonic()
+        ps = [self.env.spawn(["redis-cli", "-p", str(p), "--pipe"], stdin=open(sc.path("unlink-%d.resp" % p), "rb"))
+              for p in ports]
+        for p in ps:
+            self.env.wait(p, 300)
+        return n / (time.monotonic() - t0)
 
     # ------------------------------------------------------------------
     def run(self):
         scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
                      ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards),
-                     ("8", self.s8_tls)]
+                     ("8", self.s8_cluster), ("9", self.s9_tls)]
         only = set(self.args.only.split(",")) if self.args.only else None
         failed = []
         t_all = time.monotonic()

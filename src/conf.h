@@ -59,13 +59,18 @@ struct conf_key {
 };
 
 
-#define CONF_MAX_KEYS 32
+#define CONF_MAX_KEYS 64
 
 struct shard_conf {
 	char *name;
 	int line;			/* line of the [shard:NAME] header */
 
-	char *address;
+	char *address;			/* exactly one of address, cluster and sentinels */
+	char *cluster;
+	char *sentinels;
+	char *sentinel_master;
+	char *sentinel_username;
+	char *sentinel_password_file;
 	uint64_t db;
 	char *username;
 	char *password;
@@ -90,10 +95,11 @@ struct shard_conf {
 	double command_timeout_secs;
 	double reconnect_max_secs;
 
-	struct parse_addr addr;		/* parsed from address */
+	struct parse_addr addr;		/* parsed from address (zero without one) */
 	struct secret *secret;		/* password, or password_file's first line; the
 					 * raw password value is wiped once copied here */
 	struct tls_ctx *tls_ctx;	/* built from the tls_* files when tls = yes, else NULL */
+	struct secret *sentinel_secret;	/* sentinel_password_file's first line */
 	unsigned char source[CONF_MAX_KEYS];	/* enum conf_source, by key index */
 	int key_line[CONF_MAX_KEYS];	/* where each key was set, 0 if not */
 };
@@ -105,6 +111,7 @@ struct conf {
 	char *control_socket_group;
 	char *control_admin;
 	char *state_dir;
+	char *metrics_listen;
 	int log_level;
 	int key_line[CONF_MAX_KEYS];
 

@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "fmt.h"
+#include "keys.h"
 #include "restore.h"
 #include "util.h"
 
@@ -49,13 +50,11 @@ struct command {
 
 /* Replies and error texts come from the daemon, and through it from Redis
  * servers: never let their control characters reach the terminal.  Newlines
- * stay: a failed reload reports one config error per line. */
+ * stay: a failed reload reports one config error per line.  Replaced by '?'
+ * rather than escaped: the reader is a person at a terminal. */
 static char *scrub(char *s)
 {
-	for (char *p = s; *p != '\0'; p++)
-		if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
-			*p = '?';
-	return s;
+	return ctl_scrub(s, "\n");
 }
 
 #define USAGE_HINT "usage: gcs-flushctl [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]\n" \
@@ -84,7 +83,10 @@ static void usage(void)
 	       "\n"
 	       "Commands:\n"
 	       "  status          show the daemon and every shard\n"
-	       "  flush SHARD [N] flush the N oldest entries of SHARD now (N: the policy's batch)\n"
+	       "  flush [--dry-run] SHARD [N]\n"
+	       "                  flush the N oldest entries of SHARD now (N: the policy's batch),\n"
+	       "                  or with --dry-run only say what that would take\n"
+	       "  oldest SHARD [N] the N (default 10) oldest tracked entries of SHARD\n"
 	       "  pause [SHARD]   stop flushing SHARD, or every shard\n"
 	       "  resume [SHARD]  flush SHARD, or every shard, again\n"
 	       "  reload          make the daemon re-read its config file\n"
@@ -172,10 +174,10 @@ static int build_request(const struct command *cmd, char **args, int nargs, stru
 {
 	buf_puts(req, cmd->name);
 	for (int i = 0; i < nargs; i++) {
-		/* Spaces and newlines would change the meaning of the request line. */
-		for (const char *p = args[i]; *p != '\0'; p++)
-			if ((unsigned char)*p <= ' ' || *p == 0x7f)
-				return fail(ST_USAGE, "invalid argument '%s'", args[i]);
+		/* Spaces, tabs and newlines would change the meaning of the request
+		 * line, and the daemon refuses other control bytes. */
+		if (ctl_find(args[i], strlen(args[i]), NULL) != NULL || strchr(args[i], ' ') != NULL)
+			return fail(ST_USAGE, "invalid argument '%s'", args[i]);
 		if (args[i][0] == '\0')
 			return fail(ST_USAGE, "empty argument");
 		buf_printf(req, " %s", args[i]);
@@ -270,7 +272,8 @@ static int parse_reply(const struct buf *reply, const char *path, json_t **out)
 
 	if (reply->len == 0)
 		return fail(ST_ERROR, "gcs-flushd closed %s without replying", path);
-	j = json_loadb(reply->data, reply->len, 0, &jerr);
+	/* Key names are binary: one with a NUL byte arrives as \u0000. */
+	j = json_loadb(reply->data, reply->len, JSON_ALLOW_NUL, &jerr);
 	if (j == NULL)
 		return fail(ST_ERROR, "bad reply from %s: %s", path, jerr.text);
 	if (!json_is_object(j) || !json_is_boolean(json_object_get(j, "ok"))) {
@@ -373,6 +376,29 @@ static void shard_row(json_t *s, double now, char **cell)
 	cell[COL_ERROR] = error_cell(s, now);
 }
 
+/* A master of a cluster or Sentinel shard, on a row of its own under the
+ * shard's, indented: its role, address and slots, and its own figures. */
+static void node_row(json_t *nd, double now, char **cell)
+{
+	char *slots = text(nd, "slots");
+
+	cell[COL_SHARD] = xasprintf("  %s", json_is_string(json_object_get(nd, "role")) ?
+						json_string_value(json_object_get(nd, "role")) : "node");
+	cell[COL_STATE] = text(nd, "state");
+	cell[COL_ADDRESS] = *slots ? xasprintf("%s [%s]", json_string_value(json_object_get(nd, "address")), slots)
+				   : text(nd, "address");
+	free(slots);
+	cell[COL_DB] = xstrdup("");
+	cell[COL_USED] = size_cell(json_object_get(nd, "used_memory"));
+	cell[COL_THRESHOLD] = xstrdup("");
+	cell[COL_OVER] = yes_no_cell(json_object_get(nd, "over_threshold"));
+	cell[COL_PAUSED] = xstrdup("");
+	cell[COL_TRACKED] = count_cell(json_object_get(nd, "tracked_entries"));
+	cell[COL_FLUSHED] = count_cell(json_object_get(nd, "flushed_entries_total"));
+	cell[COL_LAST_FLUSH] = xstrdup("");
+	cell[COL_ERROR] = error_cell(nd, now);
+}
+
 static const char *print_status(const struct command *cmd, json_t *reply)
 {
 	json_t *shards = json_object_get(reply, "shards");
@@ -397,11 +423,19 @@ static const char *print_status(const struct command *cmd, json_t *reply)
 	}
 	printf("%zu shard%s\n", n, n == 1 ? "" : "s");
 
+	for (size_t i = 0; i < n; i++)
+		nrows += json_array_size(json_object_get(json_array_get(shards, i), "nodes"));
 	cells = xcalloc(nrows * NCOLS, sizeof(*cells));
 	for (size_t c = 0; c < NCOLS; c++)
 		cells[c] = xstrdup(col_names[c]);
-	for (size_t i = 0; i < n; i++)
-		shard_row(json_array_get(shards, i), now, cells + (i + 1) * NCOLS);
+	for (size_t i = 0, row = 1; i < n; i++) {
+		json_t *s = json_array_get(shards, i), *nd;
+		size_t k;
+
+		shard_row(s, now, cells + row++ * NCOLS);
+		json_array_foreach(json_object_get(s, "nodes"), k, nd)
+			node_row(nd, now, cells + row++ * NCOLS);
+	}
 	buf_init(&table);
 	fmt_table(&table, cells, nrows, NCOLS, col_right);
 	fputs(table.data, stdout);
@@ -481,6 +515,8 @@ static const char *print_flush(const struct command *cmd, json_t *reply)
 	json_int_t chunks;
 
 	(void)cmd;
+	if (json_is_true(json_object_get(reply, "dry_run")))
+		return keys_print_dry_run(reply);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (!json_is_number(json_object_get(reply, fields[i])))
 			return "missing requested, flushed, already_gone, chunks or seconds";
@@ -492,6 +528,12 @@ static const char *print_flush(const struct command *cmd, json_t *reply)
 	       json_integer_value(json_object_get(reply, "already_gone")), chunks, chunks == 1 ? "" : "s",
 	       json_number_value(json_object_get(reply, "seconds")));
 	return NULL;
+}
+
+static const char *print_oldest(const struct command *cmd, json_t *reply)
+{
+	(void)cmd;
+	return keys_print_oldest(reply);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -519,11 +561,11 @@ static int handle_reply(const struct command *cmd, const char *path, const struc
 	return st;
 }
 
-static int run(const struct command *cmd, const char *path, const struct buf *req, bool as_json)
+static int run(const struct command *cmd, const char *path, const struct buf *req, bool as_json, bool dry)
 {
-	/* A forced flush of millions of paced entries takes as long as it
-	 * takes; the user can interrupt it (the daemon finishes it anyway). */
-	double deadline = time_mono() + (cmd->no_timeout ? 1e9 : CTL_TIMEOUT_SECS);
+	/* A forced flush takes as long as it takes (the user may interrupt it;
+	 * the daemon finishes it anyway); a dry run answers at once. */
+	double deadline = time_mono() + (cmd->no_timeout && !dry ? 1e9 : CTL_TIMEOUT_SECS);
 	struct buf raw;
 	int fd = -1, st;
 
@@ -543,7 +585,8 @@ static int run(const struct command *cmd, const char *path, const struct buf *re
 
 static const struct command commands[] = {
 	{"status", 0, 0, false, NULL, print_status},
-	{"flush", 1, 2, true, NULL, print_flush},
+	{"flush", 1, 2, true, NULL, print_flush},	/* and --dry-run first */
+	{"oldest", 1, 2, false, NULL, print_oldest},
 	{"pause", 0, 1, false, "paused", print_shards},
 	{"resume", 0, 1, false, "resumed", print_shards},
 	{"reload", 0, 0, false, NULL, print_reload},
@@ -611,6 +654,7 @@ int main(int argc, char **argv)
 	char *sock = NULL;
 	struct buf req;
 	int opt, nargs, st;
+	bool dry;
 
 	/* '+': options end at COMMAND, so a shard named "-x" is an argument. */
 	while ((opt = getopt_long(argc, argv, "+c:s:hV", longopts, NULL)) != -1) {
@@ -631,9 +675,11 @@ int main(int argc, char **argv)
 		return run_local(config, argc - optind, argv + optind);
 	cmd = find_command(argv[optind]);
 	if (cmd == NULL)
-		return fail(ST_USAGE, "unknown command '%s' (try status, flush, pause, resume, reload)", argv[optind]);
+		return fail(ST_USAGE, "unknown command '%s' (try status, flush, oldest, pause, resume, reload)", argv[optind]);
 	nargs = argc - optind - 1;
-	if (nargs > cmd->max_args || nargs < cmd->min_args)
+	/* flush's --dry-run comes first, and is no argument of the count. */
+	dry = nargs > 0 && strcmp(cmd->name, "flush") == 0 && strcmp(argv[optind + 1], "--dry-run") == 0;
+	if (nargs - dry > cmd->max_args || nargs - dry < cmd->min_args)
 		return fail(ST_USAGE, "'%s' takes %s", cmd->name,
 			    cmd->min_args ? "a shard name and an optional count" :
 			    cmd->max_args ? "at most one argument, a shard name" : "no arguments");
@@ -643,7 +689,7 @@ int main(int argc, char **argv)
 	if (st == ST_OK)
 		st = pick_socket(sock_opt, config, &sock);
 	if (st == ST_OK)
-		st = run(cmd, sock, &req, as_json);
+		st = run(cmd, sock, &req, as_json, dry);
 	free(sock);
 	buf_free(&req);
 	/* Output that never arrived (a full disk, a closed pipe) is a failure too. */

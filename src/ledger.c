@@ -277,9 +277,20 @@ const struct ledger_entry *ledger_head(const struct ledger *l)
 	return l->head;
 }
 
+/* A flush's cursor is a mark too, but no reconciliation's: it never holds
+ * a flush back. */
+static const struct ledger_entry *first_not_cursor(const struct ledger_entry *e)
+{
+	while (e != NULL && entry_flag(e, LEDGER_F_CURSOR))
+		e = entry_next(e);
+	return e;
+}
+
 bool ledger_flushable(const struct ledger *l)
 {
-	return l->head != NULL && !entry_flag(l->head, LEDGER_F_MARK);
+	const struct ledger_entry *e = first_not_cursor(l->head);
+
+	return e != NULL && !entry_flag(e, LEDGER_F_MARK);
 }
 
 uint32_t ledger_oldest_created(const struct ledger *l)
@@ -295,18 +306,67 @@ size_t ledger_memory(const struct ledger *l)
 	return sizeof(*l) + ledger_index_bytes(&l->live) + ledger_index_bytes(&l->taken) + l->slab.bytes;
 }
 
+/* Detaches e for deletion: out of the list and the live index, into the
+ * taken one. */
+static void take_one(struct ledger *l, struct ledger_entry *e)
+{
+	untrack(l, e, ledger_index_find_entry(&l->live, e));
+	entry_set_flag(e, LEDGER_F_RECREATED, false);
+	ledger_index_insert(&l->taken, e);
+}
+
 size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
 {
 	size_t n = 0;
 
 	while (n < max && ledger_flushable(l)) {
-		struct ledger_entry *e = l->head;
+		struct ledger_entry *e = (struct ledger_entry *)first_not_cursor(l->head);
 
-		untrack(l, e, ledger_index_find_entry(&l->live, e));
-		entry_set_flag(e, LEDGER_F_RECREATED, false);
-		ledger_index_insert(&l->taken, e);
+		take_one(l, e);
 		out[n++] = e;
 	}
+	return n;
+}
+
+struct ledger_entry *ledger_cursor_new(struct ledger *l)
+{
+	struct ledger_entry *c = slab_alloc(&l->slab, sizeof(*c));
+
+	memset(c, 0, sizeof(*c));
+	entry_set_flag(c, LEDGER_F_MARK | LEDGER_F_CURSOR, true);
+	list_insert_before(l, l->head, c);
+	return c;
+}
+
+void ledger_cursor_free(struct ledger *l, struct ledger_entry *cursor)
+{
+	if (cursor == NULL)
+		return;
+	list_unlink(l, cursor);
+	entry_free(l, cursor);
+}
+
+size_t ledger_take_where(struct ledger *l, struct ledger_entry *cursor, ledger_want_fn *want, void *arg,
+			 struct ledger_entry **out, size_t max)
+{
+	struct ledger_entry *e = entry_next(cursor), *next;
+	size_t n = 0;
+
+	for (; e != NULL && n < max; e = next) {
+		next = entry_next(e);
+		if (entry_flag(e, LEDGER_F_MARK)) {
+			if (!entry_flag(e, LEDGER_F_CURSOR))
+				break;	/* a reconciliation is finding older keys */
+			continue;
+		}
+		if (!want(arg, e->key, e->klen))
+			continue;
+		take_one(l, e);
+		out[n++] = e;
+	}
+	/* The next take starts where this one stopped. */
+	list_unlink(l, cursor);
+	list_insert_before(l, e, cursor);
 	return n;
 }
 

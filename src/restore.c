@@ -40,13 +40,16 @@ struct finder {
 	int64_t db;		/* export: the db selected so far, -1 none */
 };
 
-/* A key as people can read it: printable bytes as they are, others \xNN. */
+/* A key as people can read it: printable ASCII as it is, others \xNN.  More
+ * is escaped than a log line's control bytes: a key is binary, not text, so
+ * bytes from 0x80 up are shown too, and a backslash is escaped so that the
+ * form reads back to exactly one key. */
 static void put_key(FILE *f, const char *key, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)key[i];
 
-		if (c < 0x20 || c >= 0x7f || c == '\\')
+		if (ctl_byte(c, NULL) || c >= 0x80 || c == '\\')
 			fprintf(f, "\\x%02x", c);
 		else
 			fputc(c, f);
@@ -117,18 +120,116 @@ static int find_newest(void *arg, const struct archive_rec *r, const char *segme
 	return 0;
 }
 
-/* The shard's server, with its TLS and credentials, as the daemon
- * connects (sconn.c).  Each key SELECTs the db it was flushed from. */
-static struct sconn *connect_shard(const struct shard_conf *sc)
+/* A connection to addr with the shard's settings (TLS, credentials, as the
+ * daemon connects: sconn.c), or with the sentinels' credentials; NULL
+ * after saying why.  A copy of the settings with another address: a
+ * cluster's node is verified against its own host name or IP. */
+static struct sconn *connect_to(const struct shard_conf *sc, const char *addr, bool sentinel)
 {
+	struct shard_conf at = *sc;
+	const char *perr;
 	char *err = NULL;
-	struct sconn *s = sconn_open(sc, RESTORE_TIMEOUT_SECS, &err);
+	struct sconn *s;
 
+	memset(&at.addr, 0, sizeof(at.addr));
+	if (parse_address(addr, &at.addr, &perr) < 0) {
+		fprintf(stderr, "gcs-flushctl: %s: %s\n", addr, perr);
+		return NULL;
+	}
+	at.address = (char *)addr;
+	if (sentinel) {
+		at.username = sc->sentinel_username;
+		at.secret = sc->sentinel_secret;	/* the shard's TLS applies to the sentinels too */
+	}
+	s = sconn_open(&at, RESTORE_TIMEOUT_SECS, &err);
+	parse_addr_free(&at.addr);
 	if (s == NULL) {
-		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", sc->address, err);
+		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", addr, err);
 		free(err);
 	}
 	return s;
+}
+
+/* Where restore sends keys: the shard's server, its Sentinel master, or
+ * for a cluster whichever node a MOVED names. */
+struct route {
+	const struct shard_conf *sc;
+	struct sconn *rc;
+	char *addr;		/* rc's */
+};
+
+/* Connects the route to addr. */
+static int route_to(struct route *rt, const char *addr)
+{
+	sconn_close(rt->rc);
+	free(rt->addr);
+	rt->addr = xstrdup(addr);
+	rt->rc = connect_to(rt->sc, addr, false);
+	return rt->rc != NULL ? 0 : -1;
+}
+
+/* The first of the space-separated host:port list that answers (a cluster
+ * seed, or the sentinel that names the master); into rt. */
+static int route_seed(struct route *rt)
+{
+	bool sentinel = *rt->sc->sentinels != '\0';
+	char *list = xstrdup(sentinel ? rt->sc->sentinels : rt->sc->cluster), *save = NULL;
+	int rc = -1;
+
+	for (char *t = strtok_r(list, " \t", &save); t != NULL && rc < 0; t = strtok_r(NULL, " \t", &save)) {
+		struct sconn *c = connect_to(rt->sc, t, sentinel);
+		char *err = NULL, *addr;
+		redisReply *r;
+
+		if (c == NULL)
+			continue;
+		if (!sentinel) {
+			rt->rc = c;
+			rt->addr = xstrdup(t);
+			rc = 0;
+			break;
+		}
+		r = sconn_command(c, &err, "SENTINEL get-master-addr-by-name %s", rt->sc->sentinel_master);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+			addr = strchr(r->element[0]->str, ':') ? xasprintf("[%s]:%s", r->element[0]->str, r->element[1]->str)
+							       : xasprintf("%s:%s", r->element[0]->str, r->element[1]->str);
+			rc = route_to(rt, addr);
+			free(addr);
+		} else {
+			fprintf(stderr, "gcs-flushctl: sentinel %s: no master named '%s'%s%s\n", t,
+				rt->sc->sentinel_master, err ? ": " : "", err ? err : "");
+		}
+		freeReplyObject(r);
+		free(err);
+		sconn_close(c);
+	}
+	free(list);
+	return rc;
+}
+
+static int route_open(struct route *rt, const struct shard_conf *sc)
+{
+	char *err = NULL;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->sc = sc;
+	if (!*sc->address)
+		return route_seed(rt);
+	rt->addr = xstrdup(sc->address);
+	rt->rc = sconn_open(sc, RESTORE_TIMEOUT_SECS, &err);
+	if (rt->rc == NULL) {
+		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", sc->address, err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static void route_close(struct route *rt)
+{
+	sconn_close(rt->rc);
+	free(rt->addr);
 }
 
 /* A DUMP payload ends with its RDB version (2 bytes, little-endian) and a
@@ -140,16 +241,66 @@ static int payload_rdb_version(const char *p, size_t len)
 	return le_get16((const unsigned char *)p + len - 10);
 }
 
+/* A cluster's redirect, "MOVED 3999 127.0.0.1:7002" or "ASK ...": the
+ * address in *addr (freed by the caller); 0 none, 1 MOVED, 2 ASK. */
+static int redirect_of(const redisReply *r, char **addr)
+{
+	const char *sp;
+	int kind;
+
+	if (r->type != REDIS_REPLY_ERROR)
+		return 0;
+	if (strncmp(r->str, "MOVED ", 6) == 0)
+		kind = 1;
+	else if (strncmp(r->str, "ASK ", 4) == 0)
+		kind = 2;
+	else
+		return 0;
+	/* The word, the slot, the address. */
+	sp = strchr(r->str, ' ');
+	sp = sp != NULL ? strchr(sp + 1, ' ') : NULL;
+	if (sp == NULL)
+		return 0;
+	*addr = xstrdup(sp + 1);
+	return kind;
+}
+
+/* RESTORE on the route's node, following up to 5 redirects.  NULL with
+ * *err when a connection failed. */
+static redisReply *send_restore(struct route *rt, int argc, const char **argv, const size_t *lens, char **err)
+{
+	bool asking = false;
+
+	for (int hops = 0; hops < 5 && rt->rc != NULL; hops++) {
+		redisReply *r;
+		char *addr = NULL;
+		int kind;
+
+		if (asking && (r = sconn_command(rt->rc, err, "ASKING")) == NULL)
+			return NULL;
+		if (asking)
+			freeReplyObject(r);
+		r = sconn_command_argv(rt->rc, argc, argv, lens, err);
+		if (r == NULL || (kind = redirect_of(r, &addr)) == 0)
+			return r;
+		freeReplyObject(r);
+		asking = kind == 2;
+		route_to(rt, addr);
+		free(addr);
+	}
+	return NULL;
+}
+
 /* Restores one key; prints what happened; returns 0, 1, or 2 when the
  * connection failed (no later key can be restored). */
-static int restore_one(struct sconn *rc, const struct wanted *w, bool replace)
+static int restore_one(struct route *rt, const struct wanted *w, bool replace)
 {
+	char *err = NULL;
 	char ttl[32];
 	const char *argv[6];
 	size_t lens[6];
 	int argc = 0, st = 0;
 	redisReply *r;
-	char *err = NULL;
 
 	put_key(stdout, w->key, w->klen);
 	if (!w->found) {
@@ -162,15 +313,22 @@ static int restore_one(struct sconn *rc, const struct wanted *w, bool replace)
 		printf(") has passed; not restored\n");
 		return 1;
 	}
-	/* Back into the db it was flushed from, whatever the config says now. */
-	r = sconn_command(rc, &err, "SELECT %u", (unsigned)w->db);
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : err);
-		freeReplyObject(r);
-		free(err);
-		return r ? 1 : 2;
+	if (rt->rc == NULL) {
+		printf(": no connection to %s\n", rt->addr ? rt->addr : "the shard");
+		return 2;
 	}
-	freeReplyObject(r);
+	/* Back into the db it was flushed from, whatever the config says now
+	 * (a cluster has only db 0, and refuses SELECT of another). */
+	if (w->db != 0) {
+		r = sconn_command(rt->rc, &err, "SELECT %u", (unsigned)w->db);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : err);
+			freeReplyObject(r);
+			free(err);
+			return r ? 1 : 2;
+		}
+		freeReplyObject(r);
+	}
 	snprintf(ttl, sizeof(ttl), "%" PRId64, w->expire_ms < 0 ? (int64_t)0 : w->expire_ms);
 	argv[argc] = "RESTORE", lens[argc++] = 7;
 	argv[argc] = w->key, lens[argc++] = w->klen;
@@ -179,9 +337,9 @@ static int restore_one(struct sconn *rc, const struct wanted *w, bool replace)
 	argv[argc] = "ABSTTL", lens[argc++] = 6;
 	if (replace)
 		argv[argc] = "REPLACE", lens[argc++] = 7;
-	r = sconn_command_argv(rc, argc, argv, lens, &err);
+	r = send_restore(rt, argc, argv, lens, &err);
 	if (r == NULL) {
-		printf(": %s\n", err);
+		printf(": %s\n", err ? err : "no connection");
 		free(err);
 		return 2;
 	}
@@ -211,7 +369,7 @@ static int restore_one(struct sconn *rc, const struct wanted *w, bool replace)
 int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys, bool replace)
 {
 	struct finder fd = {0};
-	struct sconn *rc;
+	struct route rt;
 	int st = 0;
 
 	fd.w = xcalloc((size_t)nkeys, sizeof(*fd.w));
@@ -222,16 +380,16 @@ int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys
 	}
 	if (scan(c, shard, find_newest, &fd) < 0) {
 		st = 1;
-	} else if ((rc = connect_shard(conf_shard_find(c, shard))) == NULL) {
+	} else if (route_open(&rt, conf_shard_find(c, shard)) < 0) {
+		route_close(&rt);
 		st = 1;
 	} else {
 		for (int i = 0; i < nkeys && st < 2; i++)
-			st |= restore_one(rc, &fd.w[i], replace);
+			st |= restore_one(&rt, &fd.w[i], replace);
 		if (st >= 2)
-			fprintf(stderr, "gcs-flushctl: the connection to %s failed; stopped\n",
-				conf_shard_find(c, shard)->address);
+			fprintf(stderr, "gcs-flushctl: the connection to %s failed; stopped\n", rt.addr ? rt.addr : shard);
 		st = st ? 1 : 0;
-		sconn_close(rc);
+		route_close(&rt);
 	}
 	for (int i = 0; i < nkeys; i++)
 		free(fd.w[i].payload);

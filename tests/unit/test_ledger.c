@@ -127,6 +127,58 @@ static void test_flushable(void)
 	ledger_free(l);
 }
 
+/* A take for one node: keys starting with 'a' are "ours". */
+static bool wants_a(void *arg, const char *key, size_t klen)
+{
+	(void)arg;
+	return klen > 0 && key[0] == 'a';
+}
+
+/* A cluster node takes only its own entries, oldest first, resuming at its
+ * cursor; the others stay where they are, and put-backs keep the order. */
+static void test_take_where(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *cur, *cur2, *v[8], *mark;
+	size_t n;
+
+	add(l, "b1");
+	add(l, "a1");
+	add(l, "b2");
+	add(l, "a2");
+	add(l, "a3");
+	add(l, "b3");
+	cur = ledger_cursor_new(l);
+	ok(ledger_flushable(l), "a cursor at the head does not hold flushes back");
+	n = ledger_take_where(l, cur, wants_a, NULL, v, 2);
+	ok(n == 2 && strcmp(v[0]->key, "a1") == 0 && v[1]->key[1] == '2', "the two oldest wanted, in order");
+	check_order(l, "b1 b2 | a3 b3", "the others stay where they were; the cursor (|) is past what was seen");
+	n = ledger_take_where(l, cur, wants_a, NULL, v + 2, 8);
+	ok(n == 1 && v[2]->key[1] == '3', "the next take resumes at the cursor");
+	ledger_put_back(l, v, 3);
+	check_order(l, "a1 a2 a3 b1 b2 b3 |", "put back at the head, in creation order, before the cursor");
+	ledger_cursor_free(l, cur);
+	ok(ledger_count(l) == 6, "the cursor is no entry");
+	/* A reconciliation's mark stops a take; another cursor does not. */
+	cur = ledger_cursor_new(l);
+	cur2 = ledger_cursor_new(l);
+	mark = ledger_mark(l);
+	add(l, "a9");
+	n = ledger_take_where(l, cur, wants_a, NULL, v, 8);
+	ok(n == 3, "a take passes another cursor but stops at a mark (%zu)", n);
+	ledger_put_back(l, v, n);
+	ledger_unmark(l, mark);
+	n = ledger_take(l, v, 8);
+	ok(n == 7 && strcmp(v[0]->key, "a1") == 0 && strcmp(v[6]->key, "a9") == 0,
+	   "a plain take passes cursors, oldest first");
+	for (size_t i = 0; i < n; i++)
+		ledger_done(l, v[i]);
+	ledger_cursor_free(l, cur);
+	ledger_cursor_free(l, cur2);
+	ok(ledger_count(l) == 0 && !ledger_flushable(l), "empty again");
+	ledger_free(l);
+}
+
 static void test_index_growth(void)
 {
 	struct ledger *l = ledger_new();
@@ -325,6 +377,7 @@ int main(void)
 	test_order();
 	test_marks();
 	test_flushable();
+	test_take_where();
 	test_index_growth();
 	test_persistence();
 	test_long_keys();
