@@ -318,17 +318,15 @@ static int restore_one(struct route *rt, const struct wanted *w, bool replace)
 		return 2;
 	}
 	/* Back into the db it was flushed from, whatever the config says now
-	 * (a cluster has only db 0, and refuses SELECT of another). */
-	if (w->db != 0) {
-		r = sconn_command(rt->rc, &err, "SELECT %u", (unsigned)w->db);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : err);
-			freeReplyObject(r);
-			free(err);
-			return r ? 1 : 2;
-		}
+	 * (a cluster's is always 0, which a node after a MOVED starts in). */
+	r = sconn_command(rt->rc, &err, "SELECT %u", (unsigned)w->db);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : err);
 		freeReplyObject(r);
+		free(err);
+		return r ? 1 : 2;
 	}
+	freeReplyObject(r);
 	snprintf(ttl, sizeof(ttl), "%" PRId64, w->expire_ms < 0 ? (int64_t)0 : w->expire_ms);
 	argv[argc] = "RESTORE", lens[argc++] = 7;
 	argv[argc] = w->key, lens[argc++] = w->klen;

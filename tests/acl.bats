@@ -18,7 +18,7 @@ PW=acl-test-password
 daemon_rules() {
 	local archive=$1 db=$2 prefix=$3 pk=${4:-}
 
-	printf '%s\n' +ping +info '+config|get' '+config|set' +scan '+object|idletime' +subscribe \
+	printf '%s\n' +ping +role +info '+config|get' '+config|set' +scan '+object|idletime' +subscribe \
 		"&__keyevent@${db}__:*" "~$prefix:*"
 	((db == 0)) || echo +select
 	if [[ $archive == yes ]]; then
@@ -187,7 +187,7 @@ no_cmd() {
 	pw_file
 	conf_base "" 'flush_when_at_least_bytes = 1TiB'
 	# One shard (and user) a rule; each matches its own keys.
-	declare -A drop=([u_ping]=+ping [u_info]=+info [u_cget]='+config|get' [u_scan]=+scan
+	declare -A drop=([u_ping]=+ping [u_role]=+role [u_info]=+info [u_cget]='+config|get' [u_scan]=+scan
 		[u_idle]='+object|idletime' [u_sub]=+subscribe [u_chan]='&__keyevent@0__:*'
 		[u_evalsha]=+evalsha [u_eval]=+eval [u_dump]=+dump [u_pttl]=+pttl [u_unlink]=+unlink
 		[u_keys]='~u_keys:*' [u_hgetall]=+hgetall)
@@ -211,13 +211,14 @@ no_cmd() {
 	daemon_start
 
 	# Refused in the handshake or the subscription: state error.
+	wait_for error_has u_role "^ROLE: $(no_cmd role)"
 	wait_for error_has u_ping "^handshake: $(no_cmd ping)"
 	wait_for error_has u_cget "^cannot enable keyspace notifications \($(no_cmd 'config\|get')\); add to redis.conf: notify-keyspace-events "
 	wait_for error_has u_cset "^cannot enable keyspace notifications \($(no_cmd 'config\|set')\); add to redis.conf: notify-keyspace-events Egxen\$"
 	wait_for error_has u_sub "^subscriber: SUBSCRIBE: $(no_cmd subscribe)"
 	wait_for error_has u_chan '^subscriber: SUBSCRIBE: NOPERM this user has no permissions to access one of the channels'
 	wait_for error_has u_select "^SELECT: $(no_cmd select)"
-	for s in u_ping u_cget u_cset u_sub u_chan u_select; do
+	for s in u_role u_ping u_cget u_cset u_sub u_chan u_select; do
 		run status_field "$s" state
 		assert_output error
 	done
