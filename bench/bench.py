@@ -73,9 +73,11 @@ def proc_status(pid, field):
 class Env:
     """Processes and directories of one run."""
 
-    def __init__(self, tmp, build):
+    def __init__(self, tmp, build, compare_build=None):
         self.tmp = tmp
         self.build = build
+        # another build's daemon, for before/after figures in the same run (scenario 8)
+        self.compare_flushd = os.path.join(compare_build, "gcs-flushd") if compare_build else None
         self.procs = []
         self.pidlog = open(os.path.join(tmp, "pids"), "a")
         self.flushd = os.path.join(build, "gcs-flushd")
@@ -155,21 +157,36 @@ class Scope:
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
 
-    def redis(self, name, *extra):
-        return Redis(self, name, extra)
+    def redis(self, name, *extra, tcp=False):
+        return Redis(self, name, extra, tcp)
 
-    def daemon(self, name, shards, policy, extra_lines=()):
-        return Daemon(self, name, shards, policy, extra_lines)
+    def daemon(self, name, shards, policy, flushd=None, extra_lines=()):
+        return Daemon(self, name, shards, policy, flushd, extra_lines)
+
+
+def free_port():
+    """A free port of 127.0.0.1, never Redis's default 6379."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port != 6379:
+            return port
 
 
 class Redis:
-    def __init__(self, scope, name, extra):
+    def __init__(self, scope, name, extra, tcp=False):
+        """tcp: also listen on a free port of 127.0.0.1 (self.port), for the
+        daemon only; the benchmark's own clients keep the UNIX socket."""
         self.env = scope.env
         self.name = name
         self.dir = scope.path(name)
         os.makedirs(self.dir)
         self.sock = os.path.join(self.dir, "redis.sock")
-        argv = ["redis-server", "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
+        self.port = free_port() if tcp else 0
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--unixsocket", self.sock, "--unixsocketperm", "700",
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", self.dir,
                 "--enable-debug-command", "local", "--logfile", os.path.join(self.dir, "redis.log")]
         argv += list(extra)
@@ -204,8 +221,10 @@ class Redis:
 
 
 class Daemon:
-    def __init__(self, scope, name, shards, policy, extra_lines=()):
-        """shards: [(name, Redis, {key: value})]; policy: {key: value}."""
+    def __init__(self, scope, name, shards, policy, flushd=None, extra_lines=()):
+        """shards: [(name, Redis, {key: value})], an "address" there instead
+        of the UNIX socket; policy: {key: value}; flushd: another binary;
+        extra_lines: more of the config file (a cluster shard's section)."""
         self.env = scope.env
         self.dir = scope.path(name)
         os.makedirs(self.dir)
@@ -216,14 +235,15 @@ class Daemon:
         lines += ["%s = %s" % kv for kv in policy.items()]
         self.shards = []
         for sname, rs, extra in shards:
-            lines += ["", "[shard:%s]" % sname, "address = unix:" + rs.sock]
+            extra = dict(extra)
+            lines += ["", "[shard:%s]" % sname, "address = " + extra.pop("address", "unix:" + rs.sock)]
             lines += ["%s = %s" % kv for kv in extra.items()]
             self.shards.append(sname)
         lines += list(extra_lines)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
-        self.proc = self.env.spawn([self.env.flushd, "-c", self.conf], stderr=self.logf)
+        self.proc = self.env.spawn([flushd or self.env.flushd, "-c", self.conf], stderr=self.logf)
         self.pid = self.proc.pid
 
     def request(self, line, timeout=30):
@@ -349,7 +369,7 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.quick = args.quick
-        self.env = Env(args.tmp, args.build)
+        self.env = Env(args.tmp, args.build, args.compare_build)
         self.out = args.out
         self.rows = []       # the table
         self.raw = {}        # scenario -> figures
@@ -915,6 +935,125 @@ unset multiplot
                          "RSS %.1f MiB" % (run["vm_hwm"] / 1048576), None, None)
         self.raw["7_shards"] = raw
 
+
+    # ------------------------------------------------------------------
+    def make_certs(self, d):
+        """A CA and a server certificate for 127.0.0.1 (P-256), in d."""
+        def ossl(*a):
+            r = subprocess.run(["openssl"] + list(a), capture_output=True, timeout=30)
+            if r.returncode:
+                raise Failed("openssl %s: %s" % (a[0], r.stderr.decode(errors="replace")))
+        os.makedirs(d)
+        p = lambda f: os.path.join(d, f)
+        for k in ("ca.key", "server.key"):
+            ossl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p(k))
+        ossl("req", "-x509", "-new", "-key", p("ca.key"), "-subj", "/CN=gcs-flushd bench CA", "-days", "2",
+             "-out", p("ca.crt"))
+        ossl("req", "-new", "-key", p("server.key"), "-subj", "/CN=127.0.0.1", "-out", p("server.csr"))
+        with open(p("server.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        ossl("x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"), "-CAcreateserial",
+             "-days", "2", "-extfile", p("server.ext"), "-out", p("server.crt"))
+        return p
+
+    def s9_tls(self):
+        """Forced flush and tracking over TLS against the same over plain TCP, same server."""
+        n = self.q(100000, 500000)
+        rounds = self.q(1, 3)
+        set_n = self.q(300000, 1000000)
+        env = self.env
+        raw = {"entries": n, "rounds": rounds, "figure": "best of the rounds, variants interleaved",
+               "sets": set_n, "set_args": "-t set -r 100000000 -d 100 -P 16 -c 50 (over the UNIX socket)",
+               "compare_build": self.args.compare_build, "results": {}}
+        with env.scope("s9") as sc:
+            cert = self.make_certs(sc.path("certs"))
+            tls_port = free_port()
+            rs = sc.redis("r", "--tls-port", str(tls_port), "--tls-cert-file", cert("server.crt"),
+                          "--tls-key-file", cert("server.key"), "--tls-ca-cert-file", cert("ca.crt"),
+                          "--tls-auth-clients", "no", tcp=True)
+            variants = [("plain TCP", None, {"address": "127.0.0.1:%d" % rs.port}),
+                        ("TLS", None, {"address": "127.0.0.1:%d" % tls_port, "tls": "yes",
+                                       "tls_ca_file": cert("ca.crt")})]
+            if env.compare_flushd:
+                variants.append(("plain TCP, compare build", env.compare_flushd,
+                                 {"address": "127.0.0.1:%d" % rs.port}))
+            res = {}
+            for rnd in range(rounds):
+                for archive in ("no", "yes"):
+                    for label, flushd, shard in variants:
+                        rs.r.flushall()  # the tracking runs' keys too
+                        rs.populate(n, "key")
+                        d = sc.daemon("d-%d-%s-%s" % (rnd, archive, len(res)), [("s", rs, shard)],
+                                      {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0,
+                                       "archive": archive}, flushd)
+                        d.wait_ready(timeout=120)
+                        c0, s0 = d.cpu(), proc_cpu(rs.pid)
+                        rep = d.flush("s", n)
+                        cpu = d.cpu() - c0 + proc_cpu(rs.pid) - s0
+                        if rep["flushed"] != n or rs.dbsize():
+                            raise Failed("%s: flushed %d of %d" % (label, rep["flushed"], n))
+                        res.setdefault(("flush", archive, label), []).append(rep["flushed"] / rep["seconds"])
+                        # the work itself (the daemon's and the server's CPU), which other
+                        # load on the machine moves far less than the rate
+                        res.setdefault(("flush_us", archive, label), []).append(1e6 * cpu / n)
+                        d.stop()
+                        shutil.rmtree(d.dir)
+                for label, flushd, shard in variants:
+                    rs.r.flushall()
+                    d = sc.daemon("t-%d-%s" % (rnd, len(res)), [("s", rs, shard)],
+                                  {"flush_when_at_least_bytes": HUGE}, flushd)
+                    d.wait_ready()
+                    c0, ev0 = d.cpu(), d.shard("s")["events_total"]
+                    rc, out, _ = env.run(["redis-benchmark", "-s", rs.sock, "-t", "set", "-r", "100000000",
+                                          "-d", "100", "-P", "16", "-n", str(set_n), "--csv"], 300)
+                    if rc:
+                        raise Failed("redis-benchmark failed: " + out)
+                    res.setdefault(("track", label), []).append(bench_csv(out)["rps"])
+                    # what the daemon spends per keyspace event: its own cost, which
+                    # the machine's other load moves far less than the SET rate
+                    created = rs.dbsize()  # one "new" event each
+
+                    def read_all():
+                        e = d.shard("s")["events_total"] - ev0
+                        return e if e >= created else 0
+                    ev = wait_for("the daemon to read the %d events" % created, 120, read_all)
+                    res.setdefault(("track_us", label), []).append(1e6 * (d.cpu() - c0) / ev)
+                    res.setdefault(("track_events", label), []).append(ev)
+                    d.stop()
+                    shutil.rmtree(d.dir)
+            raw["results"] = {" / ".join(k): v for k, v in res.items()}
+        best = {k: max(v) for k, v in res.items()}
+        for archive in ("no", "yes"):
+            a = "off" if archive == "no" else "on"
+            tcp, tls = best[("flush", archive, "plain TCP")], best[("flush", archive, "TLS")]
+            log("s9: flush archive %s: %.0f entries/s over TLS, %.0f over plain TCP (%.2fx)" % (a, tls, tcp, tls / tcp))
+            self.row("9 tls", "flush archive %s over TLS" % a, tls, "entries/s", "same, plain TCP", tcp, tls / tcp)
+            tcp, tls = (min(res[("flush_us", archive, v)]) for v in ("plain TCP", "TLS"))
+            log("s9: flush archive %s: %.2f us of CPU (daemon + server) per entry over TLS, %.2f over plain TCP" % (
+                a, tls, tcp))
+            self.row("9 tls", "CPU per entry flushed, archive %s, TLS" % a, tls, "us", "same, plain TCP", tcp, tls / tcp)
+        tcp, tls = best[("track", "plain TCP")], best[("track", "TLS")]
+        log("s9: SET/s -P 16 tracked over TLS %.0f, over plain TCP %.0f (%.2fx)" % (tls, tcp, tls / tcp))
+        self.row("9 tls", "SET/s tracked over TLS, -P 16", tls, "SET/s", "same, plain TCP", tcp, tls / tcp)
+        tcp, tls = (min(res[("track_us", v)]) for v in ("plain TCP", "TLS"))
+        log("s9: daemon CPU per keyspace event: %.3f us over TLS, %.3f over plain TCP" % (tls, tcp))
+        self.row("9 tls", "daemon CPU per event over TLS", tls, "us", "same, plain TCP", tcp, tls / tcp)
+        if env.compare_flushd:
+            other = "compare build"
+            for archive in ("no", "yes"):
+                a = "off" if archive == "no" else "on"
+                new, old = best[("flush", archive, "plain TCP")], best[("flush", archive, "plain TCP, " + other)]
+                self.row("9 tls", "flush archive %s, plain TCP" % a, new, "entries/s", other, old, new / old)
+                new, old = (min(res[("flush_us", archive, v)]) for v in ("plain TCP", "plain TCP, " + other))
+                self.row("9 tls", "CPU per entry flushed, archive %s, TCP" % a, new, "us", other, old, new / old)
+            new, old = best[("track", "plain TCP")], best[("track", "plain TCP, " + other)]
+            log("s9: SET/s -P 16 tracked over plain TCP: %.0f, compare build %.0f (%.2fx)" % (new, old, new / old))
+            self.row("9 tls", "SET/s tracked over plain TCP, -P 16", new, "SET/s", other, old, new / old)
+            new, old = (min(res[("track_us", v)]) for v in ("plain TCP", "plain TCP, " + other))
+            log("s9: daemon CPU per keyspace event over plain TCP: %.3f us, compare build %.3f" % (new, old))
+            self.row("9 tls", "daemon CPU per event, plain TCP", new, "us", other, old, new / old)
+        self.raw["9_tls"] = raw
+
     def s8_cluster(self):
         """A forced flush across a 3-master Redis Cluster against three standalone servers."""
         k = self.q(20000, 100000)
@@ -993,7 +1132,7 @@ unset multiplot
     def run(self):
         scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
                      ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards),
-                     ("8", self.s8_cluster)]
+                     ("8", self.s8_cluster), ("9", self.s9_tls)]
         only = set(self.args.only.split(",")) if self.args.only else None
         failed = []
         t_all = time.monotonic()
@@ -1077,6 +1216,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="comma-separated scenario numbers (for development)")
+    ap.add_argument("--compare-build", help="another build directory whose daemon scenario 8 runs too (before/after)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 

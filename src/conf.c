@@ -25,6 +25,7 @@
 #include "conf_keys.h"
 #include "log.h"
 #include "secret.h"
+#include "tls.h"
 
 /* ---- the parse state ----------------------------------------------------- */
 
@@ -253,12 +254,53 @@ static struct secret *read_secret_file(const char *path, const char **err)
 	return sec;
 }
 
-/* Where key name was set in s, or the section's line. */
+/* Where key name was set in s, else the section's line. */
 static int line_of(const struct shard_conf *s, const char *name)
 {
-	int line = s->key_line[conf_key_index(conf_key_find(name))];
+	int l = s->key_line[conf_key_index(conf_key_find(name))];
 
-	return line ? line : s->line;
+	return l ? l : s->line;
+}
+
+/* The tls_* keys: consistent, and their files loaded into a context now,
+ * so that a bad file is this config's error, not a failure at connect. */
+static void finish_tls(struct parse *p, struct shard_conf *s)
+{
+	static const char *const file_keys[TLS_NFILES] = {"tls_ca_file", "tls_cert_file", "tls_key_file"};
+	const char *files[TLS_NFILES] = {s->tls_ca_file, s->tls_cert_file, s->tls_key_file};
+	const char *name = s->tls_server_name;
+	enum tls_file bad;
+	char *err = NULL;
+
+	if (!s->tls) {
+		for (size_t i = 0; i < TLS_NFILES; i++)
+			if (*files[i])
+				perr(p, line_of(s, file_keys[i]), file_keys[i], "has no effect without tls = yes");
+		if (*name)
+			perr(p, line_of(s, "tls_server_name"), "tls_server_name", "has no effect without tls = yes");
+		return;
+	}
+	if (s->addr.is_unix) {
+		perr(p, line_of(s, "tls"), "tls", "needs a host:port address: Redis serves TLS over TCP only");
+		return;
+	}
+	if (!*files[TLS_CERT] != !*files[TLS_KEY]) {
+		perr(p, line_of(s, *files[TLS_CERT] ? "tls_cert_file" : "tls_key_file"),
+		     *files[TLS_CERT] ? "tls_cert_file" : "tls_key_file", "needs %s too",
+		     *files[TLS_CERT] ? "tls_key_file" : "tls_cert_file");
+		return;
+	}
+	if (strlen(name) > 253 || strcspn(name, " \t\r\n/") != strlen(name)) {
+		perr(p, line_of(s, "tls_server_name"), "tls_server_name", "'%s': expected a host name or an IP address",
+		     name);
+		return;
+	}
+	s->tls_ctx = tls_ctx_new(files, &bad, &err);
+	if (s->tls_ctx == NULL) {
+		perr(p, line_of(s, *files[bad] ? file_keys[bad] : "tls"), *files[bad] ? file_keys[bad] : "tls", "%s",
+		     err);
+		free(err);
+	}
 }
 
 /* Every host:port of a space-separated list (cluster seeds, sentinels). */
@@ -378,6 +420,7 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 	if (strspn(s->match, " \t") == strlen(s->match))
 		perr(p, s->key_line[conf_key_index(conf_key_find("match"))] ? s->key_line[conf_key_index(conf_key_find("match"))]
 		     : s->line, "match", "needs at least one pattern");
+	finish_tls(p, s);
 	/* The secret has its copy: wipe the raw value now rather than keep a
 	 * second one in the heap for the life of the config. */
 	if (s->secret != NULL && *s->password) {

@@ -12,6 +12,8 @@
 #include "secret.h"
 #include "util.h"
 
+struct tls_ctx;
+
 #define CONF_DEFAULT_PATH SYSCONFDIR "/gcs-flushd.conf"
 #define CONF_MAX_LINE 1024	/* longer lines are an error, never silently cut */
 #define CONF_MAX_SHARD_NAME 32
@@ -57,7 +59,7 @@ struct conf_key {
 };
 
 
-#define CONF_MAX_KEYS 32
+#define CONF_MAX_KEYS 64
 
 struct shard_conf {
 	char *name;
@@ -73,6 +75,11 @@ struct shard_conf {
 	char *username;
 	char *password;
 	char *password_file;
+	bool tls;
+	char *tls_ca_file;
+	char *tls_cert_file;
+	char *tls_key_file;
+	char *tls_server_name;
 
 	uint64_t flush_when_at_least_bytes;
 	double flush_period_secs;
@@ -91,6 +98,7 @@ struct shard_conf {
 	struct parse_addr addr;		/* parsed from address (zero without one) */
 	struct secret *secret;		/* password, or password_file's first line; the
 					 * raw password value is wiped once copied here */
+	struct tls_ctx *tls_ctx;	/* built from the tls_* files when tls = yes, else NULL */
 	struct secret *sentinel_secret;	/* sentinel_password_file's first line */
 	unsigned char source[CONF_MAX_KEYS];	/* enum conf_source, by key index */
 	int key_line[CONF_MAX_KEYS];	/* where each key was set, 0 if not */
@@ -133,7 +141,8 @@ void conf_shard_free(struct shard_conf *s);
 void conf_keep_restart_keys(struct conf *next, const struct conf *running);
 /* Same settings (connection and policy)? */
 bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b);
-/* Same connection (address, db, credentials)? */
+/* Same connection (address, db, credentials, TLS settings and the
+ * contents of the TLS files)? */
 bool conf_shard_conn_equal(const struct shard_conf *a, const struct shard_conf *b);
 
 /* Formats the value of key k stored in base (a struct conf or struct shard_conf). */

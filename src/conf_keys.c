@@ -13,6 +13,7 @@
 #include "conf_keys.h"
 #include "log.h"
 #include "secret.h"
+#include "tls.h"
 
 #define D(f) offsetof(struct conf, f)
 #define S(f) offsetof(struct shard_conf, f)
@@ -81,6 +82,16 @@ static const struct conf_key conf_table[] = {
 	 CK_CONNECT | CK_SECRET, "password; the file must then not be readable by others"},
 	{"password_file", CS_SHARD, CT_STR, S(password_file), "", NOLIMIT,
 	 CK_CONNECT, "file whose first line is the password"},
+	{"tls", CS_SHARD, CT_BOOL, S(tls), "no", NOLIMIT,
+	 CK_CONNECT, "connect with TLS, always verifying the server's certificate"},
+	{"tls_ca_file", CS_SHARD, CT_STR, S(tls_ca_file), "", NOLIMIT,
+	 CK_CONNECT, "PEM bundle of the CAs to trust; empty: the system's trust store"},
+	{"tls_cert_file", CS_SHARD, CT_STR, S(tls_cert_file), "", NOLIMIT,
+	 CK_CONNECT, "PEM client certificate, for servers with tls-auth-clients"},
+	{"tls_key_file", CS_SHARD, CT_STR, S(tls_key_file), "", NOLIMIT,
+	 CK_CONNECT, "PEM key of tls_cert_file; must not be readable by others"},
+	{"tls_server_name", CS_SHARD, CT_STR, S(tls_server_name), "", NOLIMIT,
+	 CK_CONNECT, "name (or IP address) to verify and send as SNI; empty: the address's host"},
 };
 
 #undef D
@@ -280,6 +291,7 @@ void conf_shard_conf_free(struct shard_conf *s)
 			free_str(&conf_table[i], conf_field(s, &conf_table[i]));
 	free(s->name);
 	secret_free(s->secret);
+	tls_ctx_unref(s->tls_ctx);
 	secret_free(s->sentinel_secret);
 	parse_addr_free(&s->addr);
 }
@@ -319,7 +331,9 @@ static bool shard_equal(const struct shard_conf *a, const struct shard_conf *b, 
 		if (!conf_value_equal(k, a, b))
 			return false;
 	}
-	return secret_equal(a->secret, b->secret) && secret_equal(a->sentinel_secret, b->sentinel_secret);
+	/* The files' contents too: a renewed certificate is a new connection. */
+	return secret_equal(a->secret, b->secret) && secret_equal(a->sentinel_secret, b->sentinel_secret) &&
+	       tls_ctx_equal(a->tls_ctx, b->tls_ctx);
 }
 
 bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b)
@@ -351,6 +365,7 @@ struct shard_conf *conf_shard_dup(const struct shard_conf *s)
 		abort();
 	if (s->secret != NULL)
 		d->secret = secret_new(secret_str(s->secret), strlen(secret_str(s->secret)));
+	d->tls_ctx = tls_ctx_ref(s->tls_ctx);
 	if (s->sentinel_secret != NULL)
 		d->sentinel_secret = secret_new(secret_str(s->sentinel_secret), strlen(secret_str(s->sentinel_secret)));
 	memcpy(d->source, s->source, sizeof(d->source));

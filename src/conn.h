@@ -1,6 +1,7 @@
-/* conn: one async hiredis connection to a shard, with what hiredis 0.14
- * lacks: non-blocking name resolution, connect and command timeouts, and
- * safe teardown from inside its own callbacks.  A shard owns two: one for
+/* conn: one asynchronous connection to a Redis server, over TCP, TLS or a
+ * UNIX socket, with non-blocking name resolution, connect and command
+ * timeouts, and safe teardown from inside its own callbacks; hiredis is
+ * only its RESP codec.  A shard owns two: one for
  * commands (shared by the handshake, the tick, tracking and flushing, each
  * told of its loss through conn_on_lost) and one subscribed to keyspace
  * events (tracking's own).  Owns the connection; knows nothing of what the
@@ -18,6 +19,7 @@ struct event_base;
 struct evdns_base;
 struct redisReply;
 struct secret;
+struct tls_ctx;
 struct conn;
 
 /* What a connection needs, copied by conn_set_params: a conn keeps no
@@ -29,6 +31,11 @@ struct conn_params {
 	uint64_t db;
 	double connect_timeout_secs;
 	double command_timeout_secs;
+	/* TLS (NULL: plain TCP or UNIX socket): the context, of which the conn
+	 * takes a reference, and the name the server's certificate must have
+	 * ("": the host of addr, which suits a cluster's nodes too). */
+	struct tls_ctx *tls;
+	const char *tls_server_name;
 };
 
 /* Fills p with pointers into sc, for conn_set_params to copy at once. */

@@ -48,8 +48,25 @@
  * needed (faults.bats checks it).  A shebang would need allow-oom for
  * that, and is a syntax error to Redis 6 and older.
  *
+ * Under an ACL, a command a script may not call fails with "ERR The user
+ * executing the script can't run this command", which does not say which:
+ * so each script first asks Redis (7.0 and later: redis.acl_check_cmd)
+ * for every command it calls, and names the one refused.  EVAL has
+ * already checked the keys themselves.
+ *
  * DUMP and PTTL of every key: nil and -2 for a key that is gone. */
+#define SCRIPT_ACL_CHECK(cmds)								\
+	"if redis.acl_check_cmd and KEYS[1] then\n"					\
+	"  for _, c in ipairs({" cmds "}) do\n"						\
+	"    if not redis.acl_check_cmd(c, KEYS[1]) then\n"				\
+	"      return redis.error_reply(\"NOPERM this user has no permissions to run the '\" .. c ..\n"	\
+	"        \"' command (called by gcs-flushd's script)\")\n"			\
+	"    end\n"									\
+	"  end\n"									\
+	"end\n"
+
 static const char dump_script[] =
+	SCRIPT_ACL_CHECK("'dump', 'pttl'")
 	"local r = {}\n"
 	"for i, k in ipairs(KEYS) do\n"
 	"  r[2 * i - 1] = redis.call('DUMP', k)\n"
@@ -62,6 +79,7 @@ static const char dump_script[] =
  * else its SHA-1 in hex.  The two cannot be confused: a DUMP payload ends
  * in a 2-byte RDB version whose high byte is 0, which no hex digit is. */
 static const char cad_script[] =
+	SCRIPT_ACL_CHECK("'dump', 'unlink'")
 	"local r = {}\n"
 	"for i, k in ipairs(KEYS) do\n"
 	"  local d = redis.call('DUMP', k)\n"

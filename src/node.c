@@ -314,7 +314,7 @@ static void apply_tick(struct node *n)
 static void apply_conf(struct node *n, const struct shard_conf *sc)
 {
 	struct conn_params cp;
-	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0}, n->handoff};
+	struct track_params tp = {sc->name, sc->db, sc->match, sc->policy_key, {{0}, 0, 0, 0, 0, 0, 0, 0}, n->handoff};
 	struct flush_params fp = {sc->name, (uint32_t)sc->db, sc->flush_max_entries_per_sec, NULL, NULL};
 
 	free(n->name);

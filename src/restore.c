@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
 
 #include <hiredis/hiredis.h>
 
@@ -15,6 +14,7 @@
 #include "le.h"
 #include "match.h"
 #include "restore.h"
+#include "sconn.h"
 #include "statedir.h"
 #include "util.h"
 
@@ -120,68 +120,56 @@ static int find_newest(void *arg, const struct archive_rec *r, const char *segme
 	return 0;
 }
 
-/* A connection to host:port (or a UNIX socket), authenticated with
- * username and secret; NULL after saying why. */
-static redisContext *connect_to(const char *what, const struct parse_addr *a, const char *username,
-				const struct secret *secret)
+/* A connection to addr with the shard's settings (TLS, credentials, as the
+ * daemon connects: sconn.c), or with the sentinels' credentials; NULL
+ * after saying why.  A copy of the settings with another address: a
+ * cluster's node is verified against its own host name or IP. */
+static struct sconn *connect_to(const struct shard_conf *sc, const char *addr, bool sentinel)
 {
-	struct timeval tv = {RESTORE_TIMEOUT_SECS, 0};
-	redisContext *rc;
-	redisReply *r;
+	struct shard_conf at = *sc;
+	const char *perr;
+	char *err = NULL;
+	struct sconn *s;
 
-	rc = a->is_unix ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
-	if (rc == NULL || rc->err) {
-		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", what, rc ? rc->errstr : "out of memory");
-		redisFree(rc);
+	memset(&at.addr, 0, sizeof(at.addr));
+	if (parse_address(addr, &at.addr, &perr) < 0) {
+		fprintf(stderr, "gcs-flushctl: %s: %s\n", addr, perr);
 		return NULL;
 	}
-	redisSetTimeout(rc, tv);
-	if (secret != NULL) {
-		r = *username ? redisCommand(rc, "AUTH %s %s", username, secret_str(secret))
-			      : redisCommand(rc, "AUTH %s", secret_str(secret));
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "gcs-flushctl: %s: AUTH: %s\n", what, r ? r->str : rc->errstr);
-			freeReplyObject(r);
-			redisFree(rc);
-			return NULL;
-		}
-		freeReplyObject(r);
+	at.address = (char *)addr;
+	if (sentinel) {
+		at.username = sc->sentinel_username;
+		at.secret = sc->sentinel_secret;	/* the shard's TLS applies to the sentinels too */
 	}
-	return rc;
+	s = sconn_open(&at, RESTORE_TIMEOUT_SECS, &err);
+	parse_addr_free(&at.addr);
+	if (s == NULL) {
+		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", addr, err);
+		free(err);
+	}
+	return s;
 }
 
 /* Where restore sends keys: the shard's server, its Sentinel master, or
  * for a cluster whichever node a MOVED names. */
 struct route {
 	const struct shard_conf *sc;
-	redisContext *rc;
+	struct sconn *rc;
 	char *addr;		/* rc's */
 };
 
-/* Connects the route to addr ("host:port" or the shard's address). */
+/* Connects the route to addr. */
 static int route_to(struct route *rt, const char *addr)
 {
-	struct parse_addr a = {0};
-	const char *err;
-	int rc = 0;
-
-	redisFree(rt->rc);
-	rt->rc = NULL;
+	sconn_close(rt->rc);
 	free(rt->addr);
 	rt->addr = xstrdup(addr);
-	if (parse_address(addr, &a, &err) < 0) {
-		fprintf(stderr, "gcs-flushctl: %s: %s\n", addr, err);
-		return -1;
-	}
-	rt->rc = connect_to(addr, &a, rt->sc->username, rt->sc->secret);
-	if (rt->rc == NULL)
-		rc = -1;
-	parse_addr_free(&a);
-	return rc;
+	rt->rc = connect_to(rt->sc, addr, false);
+	return rt->rc != NULL ? 0 : -1;
 }
 
-/* The first of the space-separated host:port list that answers a command
- * (a cluster seed, or the sentinel that names the master); into rt. */
+/* The first of the space-separated host:port list that answers (a cluster
+ * seed, or the sentinel that names the master); into rt. */
 static int route_seed(struct route *rt)
 {
 	bool sentinel = *rt->sc->sentinels != '\0';
@@ -189,16 +177,10 @@ static int route_seed(struct route *rt)
 	int rc = -1;
 
 	for (char *t = strtok_r(list, " \t", &save); t != NULL && rc < 0; t = strtok_r(NULL, " \t", &save)) {
-		struct parse_addr a = {0};
-		const char *err;
-		redisContext *c;
+		struct sconn *c = connect_to(rt->sc, t, sentinel);
+		char *err = NULL, *addr;
 		redisReply *r;
 
-		if (parse_address(t, &a, &err) < 0)
-			continue;
-		c = connect_to(t, &a, sentinel ? rt->sc->sentinel_username : rt->sc->username,
-			       sentinel ? rt->sc->sentinel_secret : rt->sc->secret);
-		parse_addr_free(&a);
 		if (c == NULL)
 			continue;
 		if (!sentinel) {
@@ -207,18 +189,20 @@ static int route_seed(struct route *rt)
 			rc = 0;
 			break;
 		}
-		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", rt->sc->sentinel_master);
-		if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-			char *addr = strchr(r->element[0]->str, ':') ? xasprintf("[%s]:%s", r->element[0]->str, r->element[1]->str)
-								     : xasprintf("%s:%s", r->element[0]->str, r->element[1]->str);
-
+		r = sconn_command(c, &err, "SENTINEL get-master-addr-by-name %s", rt->sc->sentinel_master);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+		    r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+			addr = strchr(r->element[0]->str, ':') ? xasprintf("[%s]:%s", r->element[0]->str, r->element[1]->str)
+							       : xasprintf("%s:%s", r->element[0]->str, r->element[1]->str);
 			rc = route_to(rt, addr);
 			free(addr);
 		} else {
-			fprintf(stderr, "gcs-flushctl: sentinel %s: no master named '%s'\n", t, rt->sc->sentinel_master);
+			fprintf(stderr, "gcs-flushctl: sentinel %s: no master named '%s'%s%s\n", t,
+				rt->sc->sentinel_master, err ? ": " : "", err ? err : "");
 		}
 		freeReplyObject(r);
-		redisFree(c);
+		free(err);
+		sconn_close(c);
 	}
 	free(list);
 	return rc;
@@ -226,19 +210,25 @@ static int route_seed(struct route *rt)
 
 static int route_open(struct route *rt, const struct shard_conf *sc)
 {
+	char *err = NULL;
+
 	memset(rt, 0, sizeof(*rt));
 	rt->sc = sc;
-	if (*sc->address) {
-		rt->rc = connect_to(sc->address, &sc->addr, sc->username, sc->secret);
-		rt->addr = xstrdup(sc->address);
-		return rt->rc != NULL ? 0 : -1;
+	if (!*sc->address)
+		return route_seed(rt);
+	rt->addr = xstrdup(sc->address);
+	rt->rc = sconn_open(sc, RESTORE_TIMEOUT_SECS, &err);
+	if (rt->rc == NULL) {
+		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", sc->address, err);
+		free(err);
+		return -1;
 	}
-	return route_seed(rt);
+	return 0;
 }
 
 static void route_close(struct route *rt)
 {
-	redisFree(rt->rc);
+	sconn_close(rt->rc);
 	free(rt->addr);
 }
 
@@ -275,8 +265,9 @@ static int redirect_of(const redisReply *r, char **addr)
 	return kind;
 }
 
-/* RESTORE on the route's node, following up to 5 redirects. */
-static redisReply *send_restore(struct route *rt, int argc, const char **argv, const size_t *lens)
+/* RESTORE on the route's node, following up to 5 redirects.  NULL with
+ * *err when a connection failed. */
+static redisReply *send_restore(struct route *rt, int argc, const char **argv, const size_t *lens, char **err)
 {
 	bool asking = false;
 
@@ -285,9 +276,11 @@ static redisReply *send_restore(struct route *rt, int argc, const char **argv, c
 		char *addr = NULL;
 		int kind;
 
+		if (asking && (r = sconn_command(rt->rc, err, "ASKING")) == NULL)
+			return NULL;
 		if (asking)
-			freeReplyObject(redisCommand(rt->rc, "ASKING"));
-		r = redisCommandArgv(rt->rc, argc, argv, lens);
+			freeReplyObject(r);
+		r = sconn_command_argv(rt->rc, argc, argv, lens, err);
 		if (r == NULL || (kind = redirect_of(r, &addr)) == 0)
 			return r;
 		freeReplyObject(r);
@@ -298,9 +291,11 @@ static redisReply *send_restore(struct route *rt, int argc, const char **argv, c
 	return NULL;
 }
 
-/* Restores one key; prints what happened; returns 0 or 1. */
+/* Restores one key; prints what happened; returns 0, 1, or 2 when the
+ * connection failed (no later key can be restored). */
 static int restore_one(struct route *rt, const struct wanted *w, bool replace)
 {
+	char *err = NULL;
 	char ttl[32];
 	const char *argv[6];
 	size_t lens[6];
@@ -320,19 +315,18 @@ static int restore_one(struct route *rt, const struct wanted *w, bool replace)
 	}
 	if (rt->rc == NULL) {
 		printf(": no connection to %s\n", rt->addr ? rt->addr : "the shard");
-		return 1;
+		return 2;
 	}
 	/* Back into the db it was flushed from, whatever the config says now
-	 * (a cluster has only db 0, and refuses SELECT of another). */
-	if (w->db != 0) {
-		r = redisCommand(rt->rc, "SELECT %u", (unsigned)w->db);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : rt->rc->errstr);
-			freeReplyObject(r);
-			return 1;
-		}
+	 * (a cluster's is always 0, which a node after a MOVED starts in). */
+	r = sconn_command(rt->rc, &err, "SELECT %u", (unsigned)w->db);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : err);
 		freeReplyObject(r);
+		free(err);
+		return r ? 1 : 2;
 	}
+	freeReplyObject(r);
 	snprintf(ttl, sizeof(ttl), "%" PRId64, w->expire_ms < 0 ? (int64_t)0 : w->expire_ms);
 	argv[argc] = "RESTORE", lens[argc++] = 7;
 	argv[argc] = w->key, lens[argc++] = w->klen;
@@ -341,10 +335,11 @@ static int restore_one(struct route *rt, const struct wanted *w, bool replace)
 	argv[argc] = "ABSTTL", lens[argc++] = 6;
 	if (replace)
 		argv[argc] = "REPLACE", lens[argc++] = 7;
-	r = send_restore(rt, argc, argv, lens);
+	r = send_restore(rt, argc, argv, lens, &err);
 	if (r == NULL) {
-		printf(": %s\n", rt->rc ? rt->rc->errstr : "no connection");
-		return 1;
+		printf(": %s\n", err ? err : "no connection");
+		free(err);
+		return 2;
 	}
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYKEY", 7) == 0) {
 		printf(": exists in Redis; not replaced (use --replace to overwrite it)\n");
@@ -387,8 +382,11 @@ int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys
 		route_close(&rt);
 		st = 1;
 	} else {
-		for (int i = 0; i < nkeys; i++)
+		for (int i = 0; i < nkeys && st < 2; i++)
 			st |= restore_one(&rt, &fd.w[i], replace);
+		if (st >= 2)
+			fprintf(stderr, "gcs-flushctl: the connection to %s failed; stopped\n", rt.addr ? rt.addr : shard);
+		st = st ? 1 : 0;
 		route_close(&rt);
 	}
 	for (int i = 0; i < nkeys; i++)

@@ -12,8 +12,8 @@
  * A page per secret costs 4 KiB per shard with a password; shards are few.
  *
  * What this does not cover: copies that other code makes while using the
- * secret (hiredis formats AUTH into its heap output buffer and frees it
- * unwiped; the kernel's socket buffers).  gcs-flushd(8) says so. */
+ * secret (the kernel's socket buffers; conn.c and sconn.c wipe the AUTH
+ * command they format once it is written).  gcs-flushd(8) says so. */
 #include "config.h"
 
 #include <string.h>

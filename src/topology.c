@@ -127,15 +127,16 @@ static const char *text(const redisReply *r)
 	return r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str : NULL;
 }
 
-/* The online master of one CLUSTER SHARDS entry, into m; false if none. */
-static bool shard_master(const redisReply *sh, struct topology_master *m)
+/* The online master of one CLUSTER SHARDS entry, into m; false if none.
+ * With TLS, its tls-port (a node serving both lists both). */
+static bool shard_master(const redisReply *sh, bool tls, struct topology_master *m)
 {
 	const redisReply *slots = field(sh, "slots"), *nodes = field(sh, "nodes");
 
 	if (slots == NULL || nodes == NULL || slots->type != REDIS_REPLY_ARRAY || nodes->type != REDIS_REPLY_ARRAY)
 		return false;
 	for (size_t i = 0; i < nodes->elements; i++) {
-		const redisReply *nd = nodes->element[i], *port = field(nd, "port");
+		const redisReply *nd = nodes->element[i], *port = field(nd, tls ? "tls-port" : "port");
 		const char *role = text(field(nd, "role")), *health = text(field(nd, "health"));
 		const char *ip = text(field(nd, "ip"));
 
@@ -173,7 +174,7 @@ static void on_shards(void *owner, redisReply *r, void *arg)
 	}
 	m = xcalloc(r->elements + 1, sizeof(*m));
 	for (size_t i = 0; i < r->elements; i++)
-		n += shard_master(r->element[i], &m[n]);
+		n += shard_master(r->element[i], t->conf->tls, &m[n]);
 	reading(t, m, n);
 }
 
