@@ -87,6 +87,7 @@ struct chunk {
 	struct flush *f;
 	struct ledger_entry *e[FLUSH_CHUNK_MAX];
 	size_t n;
+	bool deleting;			/* its UNLINK or compare-and-delete is sent */
 	bool unsynced;			/* archived in memory, waiting for the sync */
 	/* What the compare-and-delete compares each key's DUMP with: the
 	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
@@ -107,6 +108,8 @@ struct flush {
 
 	bool running;
 	bool stopping;			/* start no more chunks; finish when none is left */
+	bool quiet;			/* log cycles at debug (hold mode runs ten a second) */
+	uint64_t deletes_sent;		/* entries whose deleting command was sent, ever */
 	uint64_t max_per_sec;
 	uint64_t to_take;		/* entries not yet taken into a chunk */
 	struct flush_result res;
@@ -143,9 +146,10 @@ static void finish(struct flush *f)
 	f->flush_cycles_total++;
 	f->last_flush_entries = f->res.flushed;
 	f->last_flush_unix = time_now();
-	log_info("shard %s: flushed %llu entries (%llu already gone) in %.3fs%s%s", f->name,
-		 (unsigned long long)f->res.flushed, (unsigned long long)f->res.already_gone, f->res.seconds,
-		 f->error ? "; stopped: " : "", f->error ? f->error : "");
+	log_msg(f->quiet && f->error == NULL ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		"shard %s: flushed %llu entries (%llu already gone) in %.3fs%s%s", f->name,
+		(unsigned long long)f->res.flushed, (unsigned long long)f->res.already_gone, f->res.seconds,
+		f->error ? "; stopped: " : "", f->error ? f->error : "");
 	f->done = NULL;
 	if (done != NULL)
 		done(arg, &f->res);
@@ -160,6 +164,7 @@ static struct chunk *chunk_new(struct flush *f)
 
 	c->f = f;
 	c->n = 0;
+	c->deleting = false;
 	c->unsynced = false;
 	buf_init(&c->cmp);
 	return c;
@@ -268,6 +273,8 @@ static void send_unlink(struct chunk *c)
 		argv[i + 1] = c->e[i]->key;
 		lens[i + 1] = c->e[i]->klen;
 	}
+	c->deleting = true;
+	c->f->deletes_sent += c->n;
 	/* On failure the conn fails and the shard calls flush_abort. */
 	conn_send_argv(c->f->conn, on_unlinked, c, (int)c->n + 1, argv, lens);
 }
@@ -429,6 +436,8 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 			chunk_failed(c, "archive: %s; nothing deleted", err);	/* releases c */
 		} else {
 			c->unsynced = false;
+			c->deleting = true;
+			f->deletes_sent += c->n;
 			f->archived_entries_total += c->n;
 			i++;
 			send_script(c, &cad_lua, false, true, on_cad);	/* may abort the cycle */
@@ -563,6 +572,44 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 bool flush_running(const struct flush *f)
 {
 	return f->running;
+}
+
+/* Entries in chunks whose deleting command is not sent yet (hold's view). */
+static uint64_t undeleted(const struct flush *f)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < f->inflight; i++)
+		n += f->chunks[i]->deleting ? 0 : f->chunks[i]->n;
+	return n;
+}
+
+void flush_progress(const struct flush *f, uint64_t *deletes_sent, uint64_t *pending)
+{
+	*deletes_sent = f->deletes_sent;
+	*pending = f->running ? (f->stopping ? 0 : f->to_take) + undeleted(f) : 0;
+}
+
+int flush_retarget(struct flush *f, uint64_t pending)
+{
+	uint64_t taken = undeleted(f);
+
+	if (!f->running || f->stopping)
+		return -1;
+	f->res.requested -= f->to_take;
+	f->to_take = pending > taken ? pending - taken : 0;
+	f->res.requested += f->to_take;
+	/* Go on now unless pacing's timer will; with nothing to take, end as chunks settle. */
+	if (f->to_take > 0 && !event_pending(f->next_chunk, EV_TIMEOUT, NULL))
+		on_next_chunk(-1, 0, f);
+	else
+		maybe_finish(f);
+	return 0;
+}
+
+void flush_set_quiet(struct flush *f, bool quiet)
+{
+	f->quiet = quiet;
 }
 
 void flush_stop(struct flush *f, const char *why)

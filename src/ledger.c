@@ -282,6 +282,19 @@ bool ledger_flushable(const struct ledger *l)
 	return l->head != NULL && !entry_flag(l->head, LEDGER_F_MARK);
 }
 
+size_t ledger_sample(const struct ledger *l, uint64_t step, const struct ledger_entry **out, size_t max)
+{
+	const struct ledger_entry *e = l->head;
+	size_t n = 0;
+
+	if (step == 0)
+		step = 1;
+	for (uint64_t i = 0; e != NULL && n < max && !entry_flag(e, LEDGER_F_MARK); i++, e = entry_next(e))
+		if (i % step == 0)
+			out[n++] = e;
+	return n;
+}
+
 uint32_t ledger_oldest_created(const struct ledger *l)
 {
 	for (const struct ledger_entry *e = l->head; e != NULL; e = entry_next(e))

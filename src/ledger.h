@@ -53,6 +53,11 @@ size_t ledger_count(const struct ledger *l);
  * not yet found the keys older than those seen since (taking now would
  * take the newest). */
 bool ledger_flushable(const struct ledger *l);
+/* Up to max keys for hold mode's sample of what the next flush removes:
+ * the oldest entry and every step-th after it, stopping at a mark (where
+ * a flush stops too).  Returns how many; they live until the ledger
+ * changes. */
+size_t ledger_sample(const struct ledger *l, uint64_t step, const struct ledger_entry **out, size_t max);
 /* Creation time of the oldest real entry, or 0. */
 uint32_t ledger_oldest_created(const struct ledger *l);
 /* Bytes of daemon memory the ledger uses (entries and index). */

@@ -127,6 +127,35 @@ static void test_flushable(void)
 	ledger_free(l);
 }
 
+/* ledger_sample: every step-th of the oldest keys, up to a mark. */
+static void test_sample(void)
+{
+	struct ledger *l = ledger_new();
+	const struct ledger_entry *v[8];
+	struct ledger_entry *mark;
+	size_t n;
+
+	ok(ledger_sample(l, 3, v, 8) == 0, "sample: nothing in an empty ledger");
+	add(l, "k0");
+	add(l, "k1");
+	add(l, "k2");
+	add(l, "k3");
+	add(l, "k4");
+	add(l, "k5");
+	add(l, "k6");
+	n = ledger_sample(l, 3, v, 8);
+	ok(n == 3 && memcmp(v[0]->key, "k0", 2) == 0 && memcmp(v[1]->key, "k3", 2) == 0 &&
+	   memcmp(v[2]->key, "k6", 2) == 0, "sample: the oldest and every third after it");
+	ok(ledger_sample(l, 1, v, 2) == 2 && memcmp(v[1]->key, "k1", 2) == 0, "sample: at most max keys");
+	ok(ledger_sample(l, 0, v, 8) == 7, "sample: a step of 0 is 1");
+	mark = ledger_mark(l);
+	add(l, "k7");
+	ledger_insert_before(l, mark, "g0", 2, 50);
+	n = ledger_sample(l, 4, v, 8);
+	ok(n == 2 && memcmp(v[1]->key, "k4", 2) == 0, "sample: stops at a mark, as a flush does");
+	ledger_free(l);
+}
+
 static void test_index_growth(void)
 {
 	struct ledger *l = ledger_new();
@@ -325,6 +354,7 @@ int main(void)
 	test_order();
 	test_marks();
 	test_flushable();
+	test_sample();
 	test_index_growth();
 	test_persistence();
 	test_long_keys();
