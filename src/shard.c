@@ -210,7 +210,41 @@ static int on_policy_flush(void *owner, uint64_t n)
 		log_debug("shard %s: over the threshold but nothing to flush yet", s->conf->name);
 		return -1;
 	}
+	flush_set_quiet(s->flush, tick_policy(s->tick)->flush_mode == FLUSH_MODE_HOLD);
 	return flush_start(s->flush, n, on_flush_done, s, &why);
+}
+
+/* Hold mode's view of the flush and the ledger. */
+static void on_tick_view(void *owner, struct tick_flush_view *v)
+{
+	struct shard *s = owner;
+
+	flush_progress(s->flush, &v->deletes_sent, &v->pending);
+	v->tracked = ledger_count(store_ledger(s->store));
+	v->running = flush_running(s->flush);
+	v->forced = v->running && s->caller_done != NULL;
+}
+
+static int on_tick_retarget(void *owner, uint64_t n)
+{
+	struct shard *s = owner;
+
+	if (s->paused)
+		return -1;
+	return flush_retarget(s->flush, n);
+}
+
+static size_t on_tick_sample(void *owner, uint64_t step, const char **keys, size_t *lens, size_t max)
+{
+	struct shard *s = owner;
+	const struct ledger_entry *e[HOLD_SAMPLES];
+	size_t n = ledger_sample(store_ledger(s->store), step, e, max < HOLD_SAMPLES ? max : HOLD_SAMPLES);
+
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = e[i]->key;
+		lens[i] = e[i]->klen;
+	}
+	return n;
 }
 
 int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg, const char **why)
@@ -222,6 +256,7 @@ int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg,
 	s->caller_done = done;
 	s->caller_arg = arg;
 	tick_record_flush(s->tick);
+	flush_set_quiet(s->flush, false);
 	if (flush_start(s->flush, n, on_flush_done, s, why) < 0) {
 		s->caller_done = NULL;
 		return -1;
@@ -261,7 +296,9 @@ static void on_tick_changed(void *owner)
 	changed(owner);
 }
 
-static const struct tick_ops tick_ops = {on_policy_flush, on_ticked, on_part_error, on_tick_changed};
+static const struct tick_ops tick_ops = {
+	on_policy_flush, on_ticked, on_part_error, on_tick_changed, on_tick_view, on_tick_retarget, on_tick_sample,
+};
 
 /* ---- parameters by value ------------------------------------------------------------- */
 

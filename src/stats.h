@@ -28,6 +28,15 @@
 	X(flush_period_secs, REAL, "the effective period") \
 	X(flush_num_entries_each_time, UINT, "the effective entries per flush") \
 	X(over_threshold, BOOL, "the last reading is at or above the threshold") \
+	X(flush_mode, TEXT, "the effective flush mode: batch or hold") \
+	X(hold_bytes_per_entry, REAL, "hold: bytes an entry about to be flushed holds (MEMORY USAGE), or null") \
+	X(hold_growth_bytes_per_s, REAL, "hold: how fast used_memory grows besides the flushing, bytes/s") \
+	X(hold_lazyfree_bytes, REAL, "hold: bytes Redis was still freeing at the last reading, taken off it") \
+	X(hold_last_correction_entries, REAL, "hold: entries the last correction added (< 0: took off) the flush") \
+	X(hold_last_correction_bytes, REAL, "hold: how far over the line it predicted memory then, bytes") \
+	X(hold_last_correction_unix, REAL, "hold: when, unix seconds") \
+	X(hold_capped, BOOL, "hold: the last reading wanted more than the caps allow") \
+	X(hold_capped_total, COUNTER, "hold: readings whose correction the caps cut short") \
 	X(tracked_entries, UINT, "entries in the ledger") \
 	X(oldest_entry_age_s, REAL, "seconds since the oldest tracked entry was created") \
 	X(ledger_bytes, UINT, "daemon memory the ledger uses") \
