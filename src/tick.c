@@ -40,6 +40,8 @@ struct tick {
 	double used_memory_mono;	/* when it was read */
 	uint64_t ticks_total;
 
+	bool configured;		/* tick_set_params was called */
+
 	/* Hold mode. */
 	struct policy_hold hold;
 	double full_at;			/* monotonic: the last tick that read the hash */
@@ -69,7 +71,8 @@ static void rearm(struct tick *t)
 static void policy_changed(struct tick *t, int mode, double period)
 {
 	if (t->policy.flush_mode != mode) {
-		log_info("shard %s: flush mode %s", t->name, policy_mode_name(t->policy.flush_mode));
+		if (t->configured)
+			log_info("shard %s: flush mode %s", t->name, policy_mode_name(t->policy.flush_mode));
 		policy_hold_restart(&t->hold);
 	}
 	if (t->running && (t->policy.flush_mode != mode || t->policy.flush_period_secs != period))
@@ -379,6 +382,7 @@ void tick_set_params(struct tick *t, const struct tick_params *p)
 	t->policy = p->base;
 	t->policy.last_flush = last_flush;
 	policy_changed(t, mode, period);
+	t->configured = true;
 }
 
 void tick_free(struct tick *t)
