@@ -12,14 +12,22 @@
 
 #define POLICY_VALUE_SHOWN 64	/* bytes of an invalid value in the log */
 /* Hold mode.  The most entries a MEMORY USAGE sample spans: finding its
- * keys walks the ledger from the head, ten times a second, and 16384
- * entries take about 0.2 ms of cache misses.  A correction beyond the
- * span counts its entries at the sample's mean. */
-#define HOLD_SPAN_MAX 16384
+ * keys walks the ledger from the head, ten times a second (65536 entries
+ * are about 1 ms of cache misses).  No correction counts beyond it. */
+#define HOLD_SPAN_MAX 65536
+/* A sample spans this many times what one correction takes, past what is
+ * on its way out: a correction counts only sampled entries, so when the
+ * need jumps (a burst, values ten times larger) it may grow this much
+ * from one reading to the next; 32 keys over 8 corrections still place a
+ * change of size at the head within a quarter of a correction.  In the
+ * model (test_policy.c), values growing tenfold overshot +11.5% with 4,
+ * +8.5% with 8. */
+#define HOLD_SPAN_AHEAD 8
 /* Time constant of the growth estimate, seconds: long enough to smooth the
  * jitter of single readings (client buffers, the keyspace events we cause),
- * short enough to follow a burst within a few readings. */
-#define HOLD_GROWTH_TAU 0.5
+ * short enough to follow a burst within a few readings (0.5 s left the
+ * model 3 points lower after values grew tenfold). */
+#define HOLD_GROWTH_TAU 0.3
 
 /* The runtime fields, defined once: their config keys (whose table entry
  * gives the type, bounds and words) and where each lives in struct policy.
@@ -208,24 +216,14 @@ void policy_record_flush(struct policy *p, double now)
 
 /* ---- hold mode ------------------------------------------------------------------ */
 
-uint64_t policy_hold_step(const struct policy_hold *h)
+uint64_t policy_hold_step(const struct policy *p, const struct policy_hold *h, uint64_t pending)
 {
-	uint64_t target = h->target > HOLD_SAMPLES ? h->target : HOLD_SAMPLES;
-	uint64_t span = target + target / 2;
+	double one = h->estimate > 0 ? fmax(h->growth, 0) * p->hold_interval_secs / h->estimate : 0;
+	uint64_t span = pending + HOLD_SPAN_AHEAD * (uint64_t)fmax(fmax((double)h->last_more, one), HOLD_SAMPLES);
 
 	if (span > HOLD_SPAN_MAX)
 		span = HOLD_SPAN_MAX;
-
 	return (span + HOLD_SAMPLES - 1) / HOLD_SAMPLES;
-}
-
-void policy_hold_sample(struct policy_hold *h, const uint64_t *bytes, size_t n, uint64_t step)
-{
-	if (n > HOLD_SAMPLES)
-		n = HOLD_SAMPLES;
-	memcpy(h->sample, bytes, n * sizeof(*bytes));
-	h->nsample = n;
-	h->step = step > 0 ? step : 1;
 }
 
 /* The caps of batch mode as a token bucket: flush_num_entries_each_time
@@ -247,29 +245,34 @@ static void refill(const struct policy *p, struct policy_hold *h, double now)
  * every sampled key gone), the mean of all used_memory over the tracked
  * entries, which overstates it (so the corrections fall short, never
  * beyond, and the next readings make up the rest). */
-static double bytes_per_entry(const struct policy_hold *h, const struct hold_reading *r)
+static double bytes_per_entry(const uint64_t *sample, size_t n, const struct hold_reading *r)
 {
 	double sum = 0;
 
-	for (size_t i = 0; i < h->nsample; i++)
-		sum += (double)h->sample[i];
+	for (size_t i = 0; i < n; i++)
+		sum += (double)sample[i];
 	if (sum > 0)
-		return sum / (double)h->nsample;
+		return sum / (double)n;
 	if (r->tracked == 0)
 		return 0;
 	return (double)r->used_memory / (double)r->tracked;
 }
 
-/* How many entries from ledger offset `from` on hold `bytes` in all: along
- * the sample, where each key stands for the step entries from it, and at
- * the mean b beyond it.  A mean alone would misjudge a head whose entries
- * change size (ten times too many removed when values grow tenfold). */
+/* How many entries from ledger offset `from` on hold `bytes` in all, along
+ * the sample, where each key stands for the step entries from it.  A mean
+ * would misjudge a head whose entries change size (ten times too many
+ * removed when values grow tenfold).  Counting stops where the sample
+ * ends: what lies beyond is judged at the next reading, from a sample
+ * that spans it, not at a mean that may not hold there (the span grows
+ * eightfold from reading to reading while it falls short).  Without a
+ * sample (MEMORY USAGE refused), at the mean b throughout. */
 static double entries_holding(const struct policy_hold *h, double from, double bytes, double b)
 {
 	double n = 0, step = (double)h->step;
-	size_t i = h->nsample > 0 ? (size_t)(from / step) : 0;
 
-	for (; bytes > 0 && i < h->nsample; i++) {
+	if (h->nsample == 0)
+		return ceil(bytes / b);
+	for (size_t i = (size_t)(from / step); bytes > 0 && i < h->nsample; i++) {
 		double room = (double)(i + 1) * step - fmax(from, (double)i * step);
 		double s = (double)h->sample[i];
 
@@ -278,10 +281,11 @@ static double entries_holding(const struct policy_hold *h, double from, double b
 		n += room;
 		bytes -= room * s;
 	}
-	return bytes > 0 ? n + ceil(bytes / b) : n;
+	return n;
 }
 
-/* The bytes the n entries from the ledger head hold, the same way. */
+/* The bytes the n entries from the ledger head hold, the same way (at the
+ * mean b beyond the sample). */
 static double bytes_held(const struct policy_hold *h, double n, double b)
 {
 	double bytes = 0, step = (double)h->step;
@@ -300,22 +304,29 @@ void policy_hold_restart(struct policy_hold *h)
 	h->have_prev = false;
 }
 
-/* Memory gained per second besides our deletions, from the change of
- * used_memory and the deletes sent since the previous reading, valued at
- * what the entries of the last correction held (when the head's entries
- * change size, today's estimate would misjudge what those freed). */
-static void learn_growth(struct policy_hold *h, const struct hold_reading *r, double memory, double b)
+/* Memory gained per second besides our deletions: the change of
+ * used_memory (less what Redis still frees) plus what the entries deleted
+ * since the previous reading held.  Those were the head of the previous
+ * reading's sample, which values them: when the head's entries change
+ * size, the new sample would misjudge them, and an overstated growth
+ * feeds on itself (more removed, counted as more grown). */
+static void learn_growth(struct policy_hold *h, const struct hold_reading *r, double used, double b)
 {
+	double deleted = r->deletes_sent > h->prev_deletes ? (double)(r->deletes_sent - h->prev_deletes) : 0;
+	double held = bytes_held(h, deleted, h->estimate > 0 ? h->estimate : b);
+
+	/* What Redis still frees in the background is what the latest
+	 * deletions held, an object each. */
+	h->lazy_bytes = fmin((double)r->lazyfree_pending_objects * (deleted > 0 ? held / deleted : b), used);
 	if (h->have_prev && r->at > h->prev_at) {
 		double dt = r->at - h->prev_at;
-		double deleted = r->deletes_sent > h->prev_deletes ? (double)(r->deletes_sent - h->prev_deletes) : 0;
-		double gained = memory - h->prev_memory + deleted * (h->freed_per_entry > 0 ? h->freed_per_entry : b);
 
-		h->growth += (1 - exp(-dt / HOLD_GROWTH_TAU)) * (gained / dt - h->growth);
+		h->growth += (1 - exp(-dt / HOLD_GROWTH_TAU)) * ((used - h->lazy_bytes - h->prev_memory + held) / dt -
+								  h->growth);
 	}
 	h->have_prev = true;
 	h->prev_at = r->at;
-	h->prev_memory = memory;
+	h->prev_memory = used - h->lazy_bytes;
 	h->prev_deletes = r->deletes_sent;
 }
 
@@ -338,6 +349,14 @@ static double within_caps(const struct policy *p, struct policy_hold *h, double 
 	return more;
 }
 
+static void adopt_sample(struct policy_hold *h, const struct hold_reading *r)
+{
+	h->nsample = r->nsample < HOLD_SAMPLES ? r->nsample : HOLD_SAMPLES;
+	if (h->nsample > 0)
+		memcpy(h->sample, r->sample, h->nsample * sizeof(*h->sample));
+	h->step = r->step > 0 ? r->step : 1;
+}
+
 /* The memory that will be there once what is on its way out is gone is
  * used_memory, less the objects Redis still frees in the background, less
  * the entries still to be deleted; the memory of the coming interval, on
@@ -346,32 +365,30 @@ static double within_caps(const struct policy *p, struct policy_hold *h, double 
  * it rather than above it, by half an interval's growth each way. */
 uint64_t policy_hold_decide(const struct policy *p, struct policy_hold *h, const struct hold_reading *r)
 {
-	double b, memory, predicted, excess, more;
+	double b, predicted, excess, more;
 
 	refill(p, h, r->now);
-	b = bytes_per_entry(h, r);
+	b = bytes_per_entry(r->sample, r->nsample, r);
+	learn_growth(h, r, (double)r->used_memory, b);
+	adopt_sample(h, r);
 	if (b <= 0)
 		return r->pending_now;	/* nothing tracked: nothing to correct with */
 	h->estimate = b;
-	h->lazy_bytes = fmin((double)r->lazyfree_pending_objects * b, (double)r->used_memory);
-	memory = (double)r->used_memory - h->lazy_bytes;
-	learn_growth(h, r, memory, b);
-	predicted = memory - bytes_held(h, (double)r->pending, b) +
+	predicted = (double)r->used_memory - h->lazy_bytes - bytes_held(h, (double)r->pending, b) +
 		    fmax(h->growth, 0) * ((r->now - r->at) + p->hold_interval_secs / 2);
 	excess = predicted - (double)p->flush_when_at_least_bytes;
 	/* Whole entries: enough to come under the line, the ones after those
 	 * already on their way; but cancel only those surely not needed. */
 	more = excess > 0 ? entries_holding(h, (double)r->pending, excess, b) : -floor(-excess / b);
-	if (excess > 0)
-		h->freed_per_entry = excess / more;
 	more = within_caps(p, h, more, r->pending_now);
 	if (more != 0) {
 		h->last_entries = more;
 		h->last_bytes = excess;
 		h->last_at = r->now;
 	}
-	h->target = (uint64_t)((double)r->pending_now + more);
-	return h->target;
+	if (more > 0)
+		h->last_more = (uint64_t)more;
+	return (uint64_t)((double)r->pending_now + more);
 }
 
 void policy_hold_refund(const struct policy *p, struct policy_hold *h, uint64_t n)

@@ -34,9 +34,10 @@ struct policy {
 /* What hold mode learns from reading to reading.  The tick keeps one per
  * shard (zeroed: nothing learnt yet); only policy.c changes it. */
 struct policy_hold {
-	/* The last MEMORY USAGE sample: what the entries at ledger offsets 0,
-	 * step, 2 step, ... hold (0 for a key already gone).  Each stands for
-	 * the step entries from it: the profile of what is about to go. */
+	/* The last reading's MEMORY USAGE sample: what the entries at ledger
+	 * offsets 0, step, 2 step, ... hold (0 for a key already gone).  Each
+	 * stands for the step entries from it: the profile of what is about to
+	 * go, which also values what went by the next reading. */
 	uint64_t sample[HOLD_SAMPLES];
 	size_t nsample;
 	uint64_t step;
@@ -45,8 +46,7 @@ struct policy_hold {
 	double prev_at;
 	double prev_memory;		/* its used_memory less the lazy-free lag */
 	uint64_t prev_deletes;
-	double freed_per_entry;		/* bytes an entry of the last correction holds */
-	uint64_t target;		/* the last decision */
+	uint64_t last_more;		/* entries the last correction that added any added */
 	double tokens;			/* what the caps still allow, entries */
 	double tokens_at;		/* when they were last refilled; 0: never (full) */
 	/* What status shows of the last reading and the last correction. */
@@ -72,6 +72,12 @@ struct hold_reading {
 	uint64_t deletes_sent;		/* cumulative, at `at` */
 	uint64_t pending;		/* entries a running cycle will still delete, at `at` */
 	uint64_t pending_now;		/* the same, now */
+	/* The MEMORY USAGE sample sent just before INFO memory: what the keys
+	 * at offsets 0, step, 2 step, ... from the ledger head hold (0 for a
+	 * key gone); none (nsample 0) when refused or the ledger is empty. */
+	const uint64_t *sample;
+	size_t nsample;
+	uint64_t step;
 };
 
 /* Takes the three values, and their sources, from a shard's config. */
@@ -101,12 +107,11 @@ uint64_t policy_entries_to_flush(const struct policy *p);
 void policy_record_flush(struct policy *p, double now);
 
 /* Hold mode.  Where the next MEMORY USAGE sample is to be taken: the
- * oldest entry and every step-th after it, HOLD_SAMPLES keys, so that they
- * span half as much again as the last decision had on its way out. */
-uint64_t policy_hold_step(const struct policy_hold *h);
-/* The sample: what n keys at offsets 0, step, 2 step, ... from the ledger
- * head hold (0 for a key already gone). */
-void policy_hold_sample(struct policy_hold *h, const uint64_t *bytes, size_t n, uint64_t step);
+ * oldest entry and every step-th after it, HOLD_SAMPLES keys, spanning the
+ * `pending` entries still on their way out (at the head) and, after them,
+ * eight times what one correction takes (the last one, or an interval's
+ * growth), at most 65536 entries. */
+uint64_t policy_hold_step(const struct policy *p, const struct policy_hold *h, uint64_t pending);
 /* A gap in the readings (a reconnect, a change of mode): the growth is
  * learnt afresh from the next two; the rest stays. */
 void policy_hold_restart(struct policy_hold *h);

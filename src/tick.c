@@ -98,9 +98,10 @@ static void note_capped(struct tick *t)
 	if (!t->hold.capped || (t->capped_logged != 0 && now - t->capped_logged < TICK_CAPPED_LOG_SECS))
 		return;
 	t->capped_logged = now;
-	log_notice("shard %s: hold: used_memory %llu is over the threshold and flush_num_entries_each_time "
-		   "(%llu per %gs) holds the flush back", t->name, (unsigned long long)t->used_memory,
-		   (unsigned long long)t->policy.flush_num_entries_each_time, t->policy.flush_period_secs);
+	log_notice("shard %s: hold: the caps (flush_num_entries_each_time %llu per flush_period_secs %gs) hold "
+		   "the flush back; used_memory %llu, threshold %llu", t->name,
+		   (unsigned long long)t->policy.flush_num_entries_each_time, t->policy.flush_period_secs,
+		   (unsigned long long)t->used_memory, (unsigned long long)t->policy.flush_when_at_least_bytes);
 }
 
 /* Hold's decision on a reading: start, extend or trim the flush so that
@@ -112,8 +113,6 @@ static void decide_hold(struct tick *t)
 	struct tick_flush_view now;
 	uint64_t target;
 
-	if (t->sample_n > 0 && t->sample_got == t->sample_n)
-		policy_hold_sample(&t->hold, t->sample, t->sample_n, t->sample_step);
 	t->ops->view(t->owner, &now);
 	if (now.forced)
 		return;
@@ -125,6 +124,9 @@ static void decide_hold(struct tick *t)
 	r.deletes_sent = t->sent.deletes_sent;
 	r.pending = t->sent.pending;
 	r.pending_now = now.pending;
+	r.sample = t->sample;
+	r.nsample = t->sample_got == t->sample_n ? t->sample_n : 0;
+	r.step = t->sample_step;
 	target = policy_hold_decide(&t->policy, &t->hold, &r);
 	log_debug("shard %s: hold: used_memory %llu, %llu lazy, %.0f bytes/entry, growth %.0f/s: %llu on their way "
 		  "(were %llu)", t->name, (unsigned long long)t->used_memory, (unsigned long long)t->lazyfree,
@@ -267,8 +269,9 @@ static void on_usage(void *owner, redisReply *r, void *arg)
 	}
 }
 
-/* MEMORY USAGE of HOLD_SAMPLES keys from the ledger head, sent before
- * INFO memory so that their replies are in when it answers. */
+/* MEMORY USAGE of HOLD_SAMPLES keys from the ledger head, spanning what
+ * is on its way out (t->sent) and what the next correction may take; sent
+ * before INFO memory so that their replies are in when it answers. */
 static int send_sample(struct tick *t)
 {
 	const char *keys[HOLD_SAMPLES], *argv[3] = {"MEMORY", "USAGE", NULL};
@@ -277,7 +280,7 @@ static int send_sample(struct tick *t)
 	t->sample_n = t->sample_got = 0;
 	if (!t->sampling)
 		return 0;
-	t->sample_step = policy_hold_step(&t->hold);
+	t->sample_step = policy_hold_step(&t->policy, &t->hold, t->sent.pending);
 	t->sample_n = t->ops->sample(t->owner, t->sample_step, keys, lens, HOLD_SAMPLES);
 	for (size_t i = 0; i < t->sample_n; i++) {
 		argv[2] = keys[i];
@@ -312,11 +315,11 @@ static void tick(struct tick *t)
 		if (*t->policy_key != '\0' && conn_send(t->cmd, on_policy_key, t, "HGETALL %s", t->policy_key) < 0)
 			return;
 	}
+	/* What the flush has on its way out as INFO goes: the deletes sent
+	 * before it show in its reply, the rest is at the ledger's head. */
+	t->ops->view(t->owner, &t->sent);
 	if (holding(t) && send_sample(t) < 0)
 		return;
-	/* What the flush has on its way out as INFO goes: the deletes sent
-	 * before it show in its reply. */
-	t->ops->view(t->owner, &t->sent);
 	if (conn_send(t->cmd, on_info, t, "INFO memory") == 0)
 		t->info_in_flight = true;
 }
