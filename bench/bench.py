@@ -865,9 +865,16 @@ unset multiplot
         self.raw["7_shards"] = raw
 
     # ------------------------------------------------------------------
+    def s8_hold(self):
+        """Hold mode vs batch mode vs Redis's maxmemory + allkeys-lru: used_memory held at the threshold."""
+        from hold import HoldBench  # bench/hold.py
+        HoldBench(self, Failed, wait_for, log).run()
+
+    # ------------------------------------------------------------------
     def run(self):
         scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
-                     ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards)]
+                     ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards),
+                     ("8", self.s8_hold)]
         only = set(self.args.only.split(",")) if self.args.only else None
         failed = []
         t_all = time.monotonic()
@@ -940,8 +947,8 @@ unset multiplot
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump({"mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": self.mach,
                        "timings_s": self.timings, "table": self.rows, "raw": self.raw}, f, indent=1)
-        print("\nbench: raw numbers in %s/results.{csv,json}, steady state in %s/steady_state_archive_{off,on}.csv and steady_state.png" % (
-            self.out, self.out))
+        print("\nbench: raw numbers in %s/results.{csv,json}, steady state in %s/steady_state_archive_{off,on}.csv and "
+              "steady_state.png, hold mode in hold_*.csv, hold_steady.png and hold_changing.png" % (self.out, self.out))
 
 
 def main():
