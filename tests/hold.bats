@@ -91,12 +91,13 @@ print(len(ids))' "$2"
 	wait_for shard_is a reconcile_state done
 
 	# 10000 entries of about 500 bytes a second: the 8 MiB line is
-	# reached after about 1.5 s, then held for the rest of the 7 s.
-	load_and_sample a 10000 7 "$TEST_DIR/used"
+	# reached after about 1.5 s (later on a busy machine), then held for
+	# the rest of the 8 s.
+	load_and_sample a 10000 8 "$TEST_DIR/used"
 	res=$(band "$TEST_DIR/used" 8388608) || fail "$res"
 	read -r n mean min max <<<"$res"
 	echo "# $n readings from 1 s after the line: mean ${mean}%, ${min}% to ${max}%" >&3
-	((n >= 20)) || fail "only $n readings held: $(cat "$TEST_DIR/used")"
+	((n >= 15)) || fail "only $n readings held ($(cat "$TEST_DIR/used.loadgen")): $(cat "$TEST_DIR/used")"
 	# Batch mode with these caps would drop by 40000 entries (20 MB) at
 	# once; hold swings by a few percent.  Wide bands for a noisy machine.
 	$PY -c "import sys; sys.exit(not (abs($mean) <= 8 and $min >= -20 and $max <= 20))" ||
@@ -167,11 +168,11 @@ print(len(ids))' "$2"
 	daemon_start
 	wait_for shard_is a reconcile_state done
 
-	load_and_sample a 10000 6 "$TEST_DIR/used"
+	load_and_sample a 10000 8 "$TEST_DIR/used"
 	res=$(band "$TEST_DIR/used" 8388608) || fail "$res"
 	read -r n mean min max <<<"$res"
 	echo "# $n readings from 1 s after the line: mean ${mean}%, ${min}% to ${max}%" >&3
-	((n >= 15)) || fail "only $n readings held"
+	((n >= 15)) || fail "only $n readings held ($(cat "$TEST_DIR/used.loadgen")): $(cat "$TEST_DIR/used")"
 	$PY -c "import sys; sys.exit(not (abs($mean) <= 10 and $min >= -20 and $max <= 25))" ||
 		fail "used_memory left the band: mean ${mean}%, ${min}% to ${max}%: $(cat "$TEST_DIR/used")"
 	run grep -c 'MEMORY USAGE: .*hold mode estimates bytes per entry from used_memory' "$DAEMON_LOG"
