@@ -26,6 +26,7 @@ import sys
 import time
 
 import redis
+import redis.cluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -157,8 +158,8 @@ class Scope:
     def redis(self, name, *extra):
         return Redis(self, name, extra)
 
-    def daemon(self, name, shards, policy):
-        return Daemon(self, name, shards, policy)
+    def daemon(self, name, shards, policy, extra_lines=()):
+        return Daemon(self, name, shards, policy, extra_lines)
 
 
 class Redis:
@@ -203,7 +204,7 @@ class Redis:
 
 
 class Daemon:
-    def __init__(self, scope, name, shards, policy):
+    def __init__(self, scope, name, shards, policy, extra_lines=()):
         """shards: [(name, Redis, {key: value})]; policy: {key: value}."""
         self.env = scope.env
         self.dir = scope.path(name)
@@ -218,6 +219,7 @@ class Daemon:
             lines += ["", "[shard:%s]" % sname, "address = unix:" + rs.sock]
             lines += ["%s = %s" % kv for kv in extra.items()]
             self.shards.append(sname)
+        lines += list(extra_lines)
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
@@ -285,6 +287,55 @@ class Daemon:
 
     def stop(self):
         self.env.stop(self.proc)
+
+
+def free_cluster_port():
+    """A TCP port free on 127.0.0.1 whose cluster bus port (+10000) is free too."""
+    for _ in range(200):
+        a = socket.socket()
+        a.bind(("127.0.0.1", 0))
+        port = a.getsockname()[1]
+        b = socket.socket()
+        try:
+            if port + 10000 <= 65535 and port != 6379:
+                b.bind(("127.0.0.1", port + 10000))
+                return port
+        except OSError:
+            pass
+        finally:
+            a.close()
+            b.close()
+    raise Failed("no free port pair for a cluster node")
+
+
+def cluster_start(env, scope, n):
+    """n cluster masters (no replicas) in scope, every slot covered; their ports."""
+    ports = []
+    for i in range(n):
+        port = free_cluster_port()
+        d = scope.path("c%d" % i)
+        os.makedirs(d)
+        env.spawn(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                   "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--save", "",
+                   "--appendonly", "no", "--dir", d, "--logfile", os.path.join(d, "redis.log")])
+        r = redis.Redis(host="127.0.0.1", port=port)
+        wait_for("cluster node %d" % port, 10, lambda: _pings(r))
+        ports.append(port)
+    rc, out, _ = env.run(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % p for p in ports] +
+                         ["--cluster-replicas", "0", "--cluster-yes"], 60)
+    if rc != 0:
+        raise Failed("cluster create: " + out[-500:])
+    for p in ports:
+        r = redis.Redis(host="127.0.0.1", port=p)
+        wait_for("cluster_state ok", 20, lambda: r.cluster("info")["cluster_state"] == "ok")
+    return ports
+
+
+def _pings(r):
+    try:
+        return r.ping()
+    except redis.exceptions.ConnectionError:
+        return False
 
 
 def bench_csv(out):
@@ -864,8 +915,82 @@ unset multiplot
                          "RSS %.1f MiB" % (run["vm_hwm"] / 1048576), None, None)
         self.raw["7_shards"] = raw
 
+    def s8_cluster(self):
+        """A forced flush across a 3-master Redis Cluster against three standalone servers."""
+        k = self.q(20000, 100000)
+        raw = {"entries_per_master": k, "archive": "no", "flush_max_entries_per_sec": 0}
+        policy = {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"}
+        env = self.env
+        with env.scope("s8-standalone") as sc:
+            servers = [sc.redis("r%d" % i) for i in range(3)]
+            for rs in servers:
+                rs.populate(k, "key")
+            d = sc.daemon("d", [("s%d" % i, rs, {}) for i, rs in enumerate(servers)], policy)
+            d.wait_ready(timeout=120)
+            t0 = time.monotonic()
+            ps = [env.spawn(d.flush_argv("s%d" % i, k), stdout=subprocess.PIPE) for i in range(3)]
+            flushed = 0
+            for p in ps:
+                out, _ = p.communicate(timeout=300)
+                env.reaped(p)
+                flushed += json.loads(out).get("flushed", 0)
+            base = flushed / (time.monotonic() - t0)
+        with env.scope("s8-cluster") as sc:
+            ports = cluster_start(env, sc, 3)
+            rc = redis.cluster.RedisCluster(host="127.0.0.1", port=ports[0])
+            pipe = rc.pipeline()
+            for i in range(3 * k):
+                pipe.set("key:%d" % i, "x" * 20)
+                if i % 5000 == 4999:
+                    pipe.execute()
+            pipe.execute()
+            d = sc.daemon("d", [], policy, extra_lines=["", "[shard:c]", "cluster = 127.0.0.1:%d" % ports[0]])
+            d.wait_ready(timeout=120)
+            d.wait_tracked("c", 3 * k)
+            t0 = time.monotonic()
+            reply = d.flush("c", 3 * k)
+            wall = time.monotonic() - t0
+            if reply.get("flushed") != 3 * k:
+                raise Failed("cluster flush: %s" % reply)
+            rate = reply["flushed"] / wall
+            limit = self.cluster_unlink_limit(sc, rc, ports, 3 * k)
+        raw.update(standalone_entries_per_s=base, cluster_entries_per_s=rate, cluster_unlink_limit=limit)
+        log("s8: cluster %.0f entries/s, three standalone %.0f entries/s (%.2fx), the cluster's single-key "
+            "UNLINK limit %.0f/s (%.2fx)" % (rate, base, rate / base, limit, rate / limit))
+        self.row("8 cluster", "forced flush, 3 masters: entries/s", rate, "entries/s", "3 standalone servers",
+                 base, rate / base, ">= 0.8x", rate / base >= 0.8)
+        self.row("8 cluster", "the same", rate, "entries/s", "the cluster's one-key UNLINK limit", limit,
+                 rate / limit)
+        self.raw["8_cluster"] = raw
+
+    def cluster_unlink_limit(self, sc, rc, ports, n):
+        """The cluster's limit for the work a flush must do there: one UNLINK
+        per key (no command may cross a slot, and the oldest keys are about
+        one a slot), pre-built and piped into every master at once."""
+        pipe = rc.pipeline()
+        for i in range(n):
+            pipe.set("key:%d" % i, "x" * 20)
+            if i % 5000 == 4999:
+                pipe.execute()
+        pipe.execute()
+        files = {}
+        for p in ports:
+            files[p] = open(sc.path("unlink-%d.resp" % p), "wb")
+        for i in range(n):
+            key = b"key:%d" % i
+            node = rc.get_node_from_key(key)
+            files[node.port].write(b"*2\r\n$6\r\nUNLINK\r\n$%d\r\n%s\r\n" % (len(key), key))
+        for f in files.values():
+            f.close()
+        t0 = time.monotonic()
+        ps = [self.env.spawn(["redis-cli", "-p", str(p), "--pipe"], stdin=open(sc.path("unlink-%d.resp" % p), "rb"))
+              for p in ports]
+        for p in ps:
+            self.env.wait(p, 300)
+        return n / (time.monotonic() - t0)
+
     # ------------------------------------------------------------------
-    def s8_hold(self):
+    def s9_hold(self):
         """Hold mode vs batch mode vs Redis's maxmemory + allkeys-lru: used_memory held at the threshold."""
         from hold import HoldBench  # bench/hold.py
         HoldBench(self, Failed, wait_for, log).run()
@@ -874,7 +999,7 @@ unset multiplot
     def run(self):
         scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
                      ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards),
-                     ("8", self.s8_hold)]
+                     ("8", self.s8_cluster), ("9", self.s9_hold)]
         only = set(self.args.only.split(",")) if self.args.only else None
         failed = []
         t_all = time.monotonic()

@@ -1,4 +1,4 @@
-"""bench/hold.py: scenario 8 of bench/bench.py: hold mode against batch mode
+"""bench/hold.py: scenario 9 of bench/bench.py: hold mode against batch mode
 and Redis's own maxmemory + allkeys-lru, all in the same run.
 
 Issue 16's targets, on gcs-loadgen at 25000 entries/s with 300-byte values
@@ -84,14 +84,14 @@ class HoldBench:
                 self.changing_rows(load, mode, phases, res)
         self.latency_cost()
         self.plot()
-        self.s.raw["8_hold"] = self.raw
+        self.s.raw["9_hold"] = self.raw
 
     # ------------------------------------------------------------------
     def one(self, label, mode, archive, phases):
         """One run: the phases of load against one server, used_memory read
         4 times a second; returns the run's figures (and writes its CSV)."""
         env = self.env
-        with env.scope("s8-" + label) as sc:
+        with env.scope("s9-" + label) as sc:
             d = None
             if mode == "lru":
                 rs = sc.redis("r", "--maxmemory", str(THRESHOLD), "--maxmemory-policy", "allkeys-lru")
@@ -170,7 +170,7 @@ class HoldBench:
         res.update(mode=mode, archive=archive, phases=gens, fidelity=fidelity, removed=len(removed),
                    daemon_cpu_share=cpu / wall if cpu is not None else None, csv=path)
         self.raw["runs"][label] = res
-        self.log("s8: %s: %s" % (label, ", ".join(
+        self.log("s9: %s: %s" % (label, ", ".join(
             "%s %s" % (k, ("%.3f" % v) if isinstance(v, float) else v) for k, v in res.items()
             if k in ("mean_pct", "within5_pct", "max_abs_pct", "min_pct", "max_pct", "removed_per_s", "load_per_s",
                      "fidelity", "outside5_s", "longest_outside5_s", "daemon_cpu_share"))))
@@ -206,7 +206,7 @@ class HoldBench:
     # ------------------------------------------------------------------
     def steady_rows(self, label, mode, archive, res, rnd):
         row = self.s.row
-        sc = "8 hold"
+        sc = "9 hold"
         who = "%s%s%s" % ("round %d: " % (rnd + 1) if rnd else "", LABEL[mode],
                           "" if mode == "lru" else ", archive %s" % ("off" if archive == "no" else "on"))
         if not res.get("reached"):
@@ -232,9 +232,9 @@ class HoldBench:
     def changing_rows(self, load, mode, phases, res):
         who = "%s: %s" % ("bursts of 4x for 1 s" if load == "bursts" else "values 100 -> 1000 B", LABEL[mode])
         if not res.get("reached"):
-            self.s.row("8 hold", "%s: never reached the threshold" % who, None, "")
+            self.s.row("9 hold", "%s: never reached the threshold" % who, None, "")
             return
-        self.s.row("8 hold", "%s: %+.1f%% to %+.1f%%, longest out %.2f s" % (
+        self.s.row("9 hold", "%s: %+.1f%% to %+.1f%%, longest out %.2f s" % (
             who, res["min_pct"], res["max_pct"], res["longest_outside5_s"]), res["outside5_s"],
             "s outside +/-5%", "%.1f s held" % (res["readings"] * EVERY))
 
@@ -251,7 +251,7 @@ class HoldBench:
                    ("hold 0.1 s", {"flush_mode": "hold"}),
                    ("hold 0.01 s", {"flush_mode": "hold", "hold_interval_secs": 0.01})]
         res = {c: [] for c, _ in configs}
-        with env.scope("s8-latency") as sc:
+        with env.scope("s9-latency") as sc:
             rs = sc.redis("r")
             rc, out, _ = env.run([env.loadgen, "-s", rs.sock, "-c", "50000", "-q"], 120)
             if rc:
@@ -291,21 +291,21 @@ class HoldBench:
             p99 = statistics.median(r["p99_ms"] for r in res[name])
             rps = statistics.median(r["rps"] for r in res[name])
             rd = statistics.median(r["readings_per_s"] for r in res[name])
-            self.log("s8: GETs with the daemon %s: p99 %.3f ms (no daemon %.3f), %.0f GET/s (%.0f); %.1f readings/s" % (
+            self.log("s9: GETs with the daemon %s: p99 %.3f ms (no daemon %.3f), %.0f GET/s (%.0f); %.1f readings/s" % (
                 name, p99, base, rps, base_rps, rd))
             rng = [r["p99_ms"] for r in res[name]]
-            self.s.row("8 hold", "other clients' GET p99, daemon %s (%.1f readings/s; rounds %.2f-%.2f)" % (
+            self.s.row("9 hold", "other clients' GET p99, daemon %s (%.1f readings/s; rounds %.2f-%.2f)" % (
                 name, rd, min(rng), max(rng)), p99, "ms",
                 "no daemon (rounds %.2f-%.2f)" % (min(r["p99_ms"] for r in res["no daemon"]),
                                                   max(r["p99_ms"] for r in res["no daemon"])), base, p99 / base)
-            self.s.row("8 hold", "other clients' GET/s, daemon %s" % name, rps, "GET/s", "no daemon", base_rps,
+            self.s.row("9 hold", "other clients' GET/s, daemon %s" % name, rps, "GET/s", "no daemon", base_rps,
                        rps / base_rps)
 
     # ------------------------------------------------------------------
     def plot(self):
         gp = shutil.which("gnuplot")
         if not gp:
-            self.log("s8: no gnuplot; no PNG (script/bootstrap installs gnuplot-nox)")
+            self.log("s9: no gnuplot; no PNG (script/bootstrap installs gnuplot-nox)")
             return
         colors = {"hold": "#1f77b4", "batch": "#d62728", "lru": "#2a9d2a", "hold-uncapped": "#9467bd"}
 
@@ -359,4 +359,4 @@ unset multiplot
                     self.raw.setdefault("png", []).append(png)
                     break
             else:
-                self.log("s8: gnuplot failed: " + r.stderr.decode(errors="replace"))
+                self.log("s9: gnuplot failed: " + r.stderr.decode(errors="replace"))

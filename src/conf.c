@@ -253,10 +253,87 @@ static struct secret *read_secret_file(const char *path, const char **err)
 	return sec;
 }
 
+/* Where key name was set in s, or the section's line. */
+static int line_of(const struct shard_conf *s, const char *name)
+{
+	int line = s->key_line[conf_key_index(conf_key_find(name))];
+
+	return line ? line : s->line;
+}
+
+/* Every host:port of a space-separated list (cluster seeds, sentinels). */
+static void check_seeds(struct parse *p, const struct shard_conf *s, const char *key, const char *list)
+{
+	char *copy = xstrdup(list), *save = NULL;
+	struct parse_addr a;
+	const char *err;
+
+	for (char *t = strtok_r(copy, " \t", &save); t != NULL; t = strtok_r(NULL, " \t", &save)) {
+		memset(&a, 0, sizeof(a));
+		if (parse_address(t, &a, &err) < 0)
+			perr(p, line_of(s, key), key, "'%s': %s", t, err);
+		else if (a.is_unix)
+			perr(p, line_of(s, key), key, "'%s': needs host:port, not a UNIX socket", t);
+		parse_addr_free(&a);
+	}
+	free(copy);
+}
+
+/* A shard is one server (address), a Redis Cluster (cluster) or a
+ * Sentinel-managed master (sentinels and sentinel_master): exactly one. */
+static void check_location(struct parse *p, struct shard_conf *s)
+{
+	static const char *const kinds[] = {"address", "cluster", "sentinels"};
+	const char *vals[] = {s->address, s->cluster, s->sentinels}, *first = NULL, *err;
+
+	for (size_t i = 0; i < 3; i++) {
+		if (*vals[i] == '\0')
+			continue;
+		if (first != NULL)
+			perr(p, line_of(s, kinds[i]), kinds[i], "give only one of address, cluster and sentinels (%s is set)",
+			     first);
+		else
+			first = kinds[i];
+	}
+	if (first == NULL)
+		perr(p, s->line, "address", "missing in [shard:%s] (give address, cluster or sentinels)", s->name);
+	if (*s->address && parse_address(s->address, &s->addr, &err) < 0)
+		perr(p, line_of(s, "address"), "address", "'%s': %s", s->address, err);
+	if (*s->cluster) {
+		check_seeds(p, s, "cluster", s->cluster);
+		if (s->db != 0)
+			perr(p, line_of(s, "db"), "db", "a cluster has only db 0");
+	}
+	if (*s->sentinels) {
+		check_seeds(p, s, "sentinels", s->sentinels);
+		if (!*s->sentinel_master)
+			perr(p, line_of(s, "sentinels"), "sentinel_master", "needed with sentinels: the master's name");
+	} else if (*s->sentinel_master || *s->sentinel_username || *s->sentinel_password_file) {
+		perr(p, line_of(s, *s->sentinel_master ? "sentinel_master" : *s->sentinel_username ?
+				   "sentinel_username" : "sentinel_password_file"),
+		     *s->sentinel_master ? "sentinel_master" : *s->sentinel_username ? "sentinel_username"
+			: "sentinel_password_file", "only with sentinels");
+	}
+}
+
+/* The sentinels' credentials. */
+static void load_sentinel_secret(struct parse *p, struct shard_conf *s)
+{
+	const char *err;
+
+	if (*s->sentinel_password_file) {
+		s->sentinel_secret = read_secret_file(s->sentinel_password_file, &err);
+		if (s->sentinel_secret == NULL)
+			perr(p, line_of(s, "sentinel_password_file"), "sentinel_password_file", "cannot read %s: %s",
+			     s->sentinel_password_file, err);
+	} else if (*s->sentinel_username) {
+		perr(p, line_of(s, "sentinel_username"), "sentinel_username", "needs sentinel_password_file");
+	}
+}
+
 /* Resolves one shard: inherits [policy], parses the address, loads the secret. */
 static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_readable, mode_t mode)
 {
-	const struct conf_key *kaddr = conf_key_find("address");
 	const char *err;
 	size_t nkeys;
 	const struct conf_key *keys = conf_keys(&nkeys);
@@ -276,11 +353,7 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 			s->source[i] = SRC_DEFAULT;
 		}
 	}
-	if (s->address == NULL || s->key_line[conf_key_index(kaddr)] == 0) {
-		perr(p, s->line, "address", "missing in [shard:%s]", s->name);
-	} else if (parse_address(s->address, &s->addr, &err) < 0) {
-		perr(p, s->key_line[conf_key_index(kaddr)], "address", "'%s': %s", s->address, err);
-	}
+	check_location(p, s);
 	if (*s->password && *s->password_file)
 		perr(p, s->key_line[conf_key_index(conf_key_find("password_file"))], "password_file",
 		     "give either password or password_file, not both");
@@ -298,6 +371,7 @@ static void finish_shard(struct parse *p, struct shard_conf *s, bool file_world_
 			perr(p, s->key_line[conf_key_index(conf_key_find("password_file"))], "password_file",
 			     "cannot read %s: %s", s->password_file, err);
 	}
+	load_sentinel_secret(p, s);
 	if (*s->username && !*s->password && !*s->password_file)
 		perr(p, s->key_line[conf_key_index(conf_key_find("username"))], "username",
 		     "needs password or password_file");

@@ -70,7 +70,12 @@ struct shard_conf {
 	char *name;
 	int line;			/* line of the [shard:NAME] header */
 
-	char *address;
+	char *address;			/* exactly one of address, cluster and sentinels */
+	char *cluster;
+	char *sentinels;
+	char *sentinel_master;
+	char *sentinel_username;
+	char *sentinel_password_file;
 	uint64_t db;
 	char *username;
 	char *password;
@@ -92,9 +97,10 @@ struct shard_conf {
 	double command_timeout_secs;
 	double reconnect_max_secs;
 
-	struct parse_addr addr;		/* parsed from address */
+	struct parse_addr addr;		/* parsed from address (zero without one) */
 	struct secret *secret;		/* password, or password_file's first line; the
 					 * raw password value is wiped once copied here */
+	struct secret *sentinel_secret;	/* sentinel_password_file's first line */
 	unsigned char source[CONF_MAX_KEYS];	/* enum conf_source, by key index */
 	int key_line[CONF_MAX_KEYS];	/* where each key was set, 0 if not */
 };

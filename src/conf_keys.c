@@ -63,8 +63,18 @@ static const struct conf_key conf_table[] = {
 	{"reconnect_max_secs", CS_POLICY, CT_SECS, S(reconnect_max_secs), "30", 0.01, 86400,
 	 0, "cap of the exponential reconnect backoff"},
 
-	{"address", CS_SHARD, CT_STR, S(address), NULL, NOLIMIT,
-	 CK_REQUIRED | CK_CONNECT, "host:port, [v6addr]:port or unix:/path"},
+	{"address", CS_SHARD, CT_STR, S(address), "", NOLIMIT,
+	 CK_CONNECT, "one server: host:port, [v6addr]:port or unix:/path"},
+	{"cluster", CS_SHARD, CT_STR, S(cluster), "", NOLIMIT,
+	 CK_CONNECT, "a Redis Cluster: space-separated seed nodes, host:port"},
+	{"sentinels", CS_SHARD, CT_STR, S(sentinels), "", NOLIMIT,
+	 CK_CONNECT, "a Sentinel-managed master: space-separated sentinels, host:port"},
+	{"sentinel_master", CS_SHARD, CT_STR, S(sentinel_master), "", NOLIMIT,
+	 CK_CONNECT, "the master's name at the sentinels"},
+	{"sentinel_username", CS_SHARD, CT_STR, S(sentinel_username), "", NOLIMIT,
+	 CK_CONNECT, "ACL user name at the sentinels"},
+	{"sentinel_password_file", CS_SHARD, CT_STR, S(sentinel_password_file), "", NOLIMIT,
+	 CK_CONNECT, "file whose first line is the sentinels' password"},
 	{"db", CS_SHARD, CT_UINT, S(db), "0", 0, 2147483647,
 	 CK_CONNECT, "database number"},
 	{"username", CS_SHARD, CT_STR, S(username), "", NOLIMIT,
@@ -340,6 +350,7 @@ void conf_shard_conf_free(struct shard_conf *s)
 			free_str(&conf_table[i], conf_field(s, &conf_table[i]));
 	free(s->name);
 	secret_free(s->secret);
+	secret_free(s->sentinel_secret);
 	parse_addr_free(&s->addr);
 }
 
@@ -378,7 +389,7 @@ static bool shard_equal(const struct shard_conf *a, const struct shard_conf *b, 
 		if (!conf_value_equal(k, a, b))
 			return false;
 	}
-	return secret_equal(a->secret, b->secret);
+	return secret_equal(a->secret, b->secret) && secret_equal(a->sentinel_secret, b->sentinel_secret);
 }
 
 bool conf_shard_equal(const struct shard_conf *a, const struct shard_conf *b)
@@ -406,10 +417,12 @@ struct shard_conf *conf_shard_dup(const struct shard_conf *s)
 		conf_copy_value(&conf_table[i], d, s);
 	}
 	/* A loaded config's address parsed once already. */
-	if (parse_address(d->address, &d->addr, &err) < 0)
+	if (*d->address && parse_address(d->address, &d->addr, &err) < 0)
 		abort();
 	if (s->secret != NULL)
 		d->secret = secret_new(secret_str(s->secret), strlen(secret_str(s->secret)));
+	if (s->sentinel_secret != NULL)
+		d->sentinel_secret = secret_new(secret_str(s->sentinel_secret), strlen(secret_str(s->sentinel_secret)));
 	memcpy(d->source, s->source, sizeof(d->source));
 	memcpy(d->key_line, s->key_line, sizeof(d->key_line));
 	return d;

@@ -35,6 +35,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "sha1.h"
+#include "slot.h"
 #include "store.h"
 #include "timer.h"
 #include "util.h"
@@ -82,17 +83,38 @@ struct script {
 
 static struct script dump_lua = {dump_script, ""}, cad_lua = {cad_script, ""};
 
+struct chunk;
+
+/* A chunk's keys of one slot (or all of them, without slots): in a
+ * cluster no command may cross a slot, so a chunk sends one command per
+ * group, pipelined, and a step ends when the last group's reply is in. */
+struct group {
+	struct chunk *c;
+	size_t from, to;		/* e[from .. to) */
+};
+
+/* What a step decided for each entry. */
+enum fate { KEEP, DONE, BACK, CHANGED };
+
 /* One chunk: its entries, on their way from DUMP to deletion. */
 struct chunk {
 	struct flush *f;
 	struct ledger_entry *e[FLUSH_CHUNK_MAX];
+	uint16_t ord[FLUSH_CHUNK_MAX];	/* each entry's place in creation order */
+	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
 	size_t n;
 	bool deleting;			/* its UNLINK or compare-and-delete is sent */
 	bool unsynced;			/* archived in memory, waiting for the sync */
+	struct group g[FLUSH_CHUNK_MAX];
+	size_t ngroups;
+	size_t due;			/* replies of this step still to come */
+	unsigned char fate[FLUSH_CHUNK_MAX];
+	uint64_t removed, gone;		/* this step's counts */
+	char *error;			/* the first group error of this step */
 	/* What the compare-and-delete compares each key's DUMP with: the
 	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
 	struct buf cmp;
-	size_t cmp_off[FLUSH_CHUNK_MAX + 1];
+	size_t cmp_off[FLUSH_CHUNK_MAX], cmp_len[FLUSH_CHUNK_MAX];
 };
 
 struct flush {
@@ -102,6 +124,11 @@ struct flush {
 	struct store *store;
 	char *name;
 	uint32_t db;
+	ledger_want_fn *want;		/* NULL: every entry, one group a chunk */
+	void *want_arg;
+	struct ledger_entry *cursor;	/* where the cycle's takes resume */
+	flush_redirect_fn *redirected;
+	void *redirect_arg;
 	struct event *next_chunk;
 	struct event *sync;		/* the group commit */
 	double last_sync;		/* monotonic */
@@ -131,6 +158,7 @@ struct flush {
 };
 
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg);
+static void put_back(struct chunk *c, const unsigned char *only);
 
 static void finish(struct flush *f)
 {
@@ -141,6 +169,8 @@ static void finish(struct flush *f)
 	event_del(f->next_chunk);
 	event_del(f->sync);
 	store_release(f->store);
+	ledger_cursor_free(f->ledger, f->cursor);
+	f->cursor = NULL;
 	f->res.seconds = time_mono() - f->started;
 	f->res.error = f->error;
 	f->flush_cycles_total++;
@@ -166,6 +196,7 @@ static struct chunk *chunk_new(struct flush *f)
 	c->n = 0;
 	c->deleting = false;
 	c->unsynced = false;
+	c->error = NULL;
 	buf_init(&c->cmp);
 	return c;
 }
@@ -173,6 +204,7 @@ static struct chunk *chunk_new(struct flush *f)
 static void chunk_free(struct chunk *c)
 {
 	buf_free(&c->cmp);
+	free(c->error);
 	free(c);
 }
 
@@ -211,7 +243,7 @@ static void chunk_failed(struct chunk *c, const char *fmt, ...)
 		va_end(ap);
 	}
 	f->stopping = true;
-	ledger_put_back(f->ledger, c->e, c->n);
+	put_back(c, NULL);
 	chunk_release(f, c);
 	maybe_finish(f);
 }
@@ -239,27 +271,187 @@ static void chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 	on_next_chunk(-1, 0, f);
 }
 
+/* ---- groups and steps ----------------------------------------------------- */
+
+/* Puts entries back at the ledger head in creation order: those whose
+ * fate is BACK or CHANGED, or every one (only == NULL). */
+struct placed {
+	uint16_t ord;
+	struct ledger_entry *e;
+};
+
+static int placed_cmp(const void *a, const void *b)
+{
+	const struct placed *x = a, *y = b;
+
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+static void put_back(struct chunk *c, const unsigned char *only)
+{
+	struct placed p[FLUSH_CHUNK_MAX];
+	struct ledger_entry *v[FLUSH_CHUNK_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (only == NULL || only[i] == BACK || only[i] == CHANGED)
+			p[n++] = (struct placed){c->ord[i], c->e[i]};
+	/* The chunk is in slot order; the ledger wants creation order. */
+	if (c->f->want != NULL)
+		qsort(p, n, sizeof(p[0]), placed_cmp);
+	for (size_t i = 0; i < n; i++)
+		v[i] = p[i].e;
+	ledger_put_back(c->f->ledger, v, n);
+}
+
+/* One group per slot when the flush has slots, else one for all. */
+static void make_groups(struct chunk *c)
+{
+	c->ngroups = 0;
+	for (size_t i = 0; i < c->n;) {
+		size_t j = i + 1;
+
+		if (c->f->want != NULL)
+			while (j < c->n && c->slot[j] == c->slot[i])
+				j++;
+		else
+			j = c->n;
+		c->g[c->ngroups++] = (struct group){c, i, j};
+		i = j;
+	}
+}
+
+struct sortable {
+	uint16_t slot, ord;
+	struct ledger_entry *e;
+};
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const struct sortable *x = a, *y = b;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/* A new chunk of n taken entries: in slot order (creation order within a
+ * slot), its groups made.  Each key's slot is computed once, here. */
+static void chunk_ready(struct chunk *c)
+{
+	struct sortable v[FLUSH_CHUNK_MAX];
+
+	for (size_t i = 0; i < c->n; i++)
+		c->ord[i] = (uint16_t)i;
+	if (c->f->want != NULL) {
+		for (size_t i = 0; i < c->n; i++)
+			v[i] = (struct sortable){slot_of(c->e[i]->key, c->e[i]->klen), (uint16_t)i, c->e[i]};
+		qsort(v, c->n, sizeof(v[0]), slot_cmp);
+		for (size_t i = 0; i < c->n; i++) {
+			c->slot[i] = v[i].slot;
+			c->ord[i] = v[i].ord;
+			c->e[i] = v[i].e;
+		}
+	}
+	make_groups(c);
+}
+
+/* A step begins: every group's reply is due. */
+static void step_begin(struct chunk *c)
+{
+	c->due = c->ngroups;
+	c->removed = c->gone = 0;
+	memset(c->fate, KEEP, c->n);
+	free(c->error);
+	c->error = NULL;
+}
+
+/* A reply that says the keys are elsewhere now: the node's owner reads the
+ * topology again (the keys go back, to be flushed on the right node). */
+static bool is_redirect(const char *err)
+{
+	static const char *const words[] = {"MOVED", "ASK", "TRYAGAIN", "READONLY", "CLUSTERDOWN"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		if (strncmp(err, words[i], strlen(words[i])) == 0)
+			return true;
+	return false;
+}
+
+/* A group failed: its keys go back; the cycle stops after this chunk. */
+static void group_failed(struct group *g, const char *what, const redisReply *r)
+{
+	struct chunk *c = g->c;
+
+	for (size_t i = g->from; i < g->to; i++)
+		c->fate[i] = BACK;
+	if (c->error == NULL)
+		c->error = xasprintf("%s: %s", what, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	if (r->type == REDIS_REPLY_ERROR && is_redirect(r->str) && c->f->redirected != NULL)
+		c->f->redirected(c->f->redirect_arg, r->str);
+}
+
+/* After the last reply of a step: settles DONE entries, puts BACK and
+ * CHANGED ones back, keeps the rest (in slot order, regrouped).  Returns
+ * false when the chunk is gone (it failed or nothing is left). */
+static bool step_end(struct chunk *c)
+{
+	struct flush *f = c->f;
+	size_t keep = 0;
+
+	put_back(c, c->fate);
+	for (size_t i = 0; i < c->n; i++) {
+		if (c->fate[i] == CHANGED)
+			f->changed_total++;
+		if (c->fate[i] == DONE)
+			ledger_done(f->ledger, c->e[i]);
+		if (c->fate[i] != KEEP)
+			continue;
+		c->e[keep] = c->e[i];
+		c->ord[keep] = c->ord[i];
+		c->slot[keep] = c->slot[i];
+		c->cmp_off[keep] = c->cmp_off[i];
+		c->cmp_len[keep++] = c->cmp_len[i];
+	}
+	c->n = keep;
+	make_groups(c);
+	if (c->error != NULL) {
+		/* The other groups go on (their records are buffered for the
+		 * archive); the cycle takes no more chunks. */
+		if (f->error == NULL)
+			f->error = xstrdup(c->error);
+		f->stopping = true;
+	}
+	if (c->n == 0) {
+		chunk_settled(c, c->removed, c->gone);
+		return false;
+	}
+	return true;
+}
+
 /* ---- archive off: UNLINK ---------------------------------------------------- */
 
 static void on_unlinked(void *owner, redisReply *r, void *arg)
 {
-	struct chunk *c = arg;
-	size_t sent = c->n;
+	struct group *g = arg;
+	struct chunk *c = g->c;
+	size_t sent = g->to - g->from;
 	uint64_t removed;
 
 	(void)owner;
 	if (r->type != REDIS_REPLY_INTEGER) {
-		chunk_failed(c, "UNLINK: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		return;
+		group_failed(g, "UNLINK", r);
+	} else {
+		/* Count from the reply, never from what was sent. */
+		removed = r->integer < 0 ? 0 : (uint64_t)r->integer;
+		if (removed > sent)
+			removed = sent;
+		c->removed += removed;
+		c->gone += sent - removed;
+		memset(c->fate + g->from, DONE, sent);
 	}
-	/* Count from the reply, never from what was sent. */
-	removed = r->integer < 0 ? 0 : (uint64_t)r->integer;
-	if (removed > sent)
-		removed = sent;
-	for (size_t i = 0; i < sent; i++)
-		ledger_done(c->f->ledger, c->e[i]);
-	c->n = 0;
-	chunk_settled(c, removed, sent - removed);
+	if (--c->due == 0)
+		step_end(c);
 }
 
 static void send_unlink(struct chunk *c)
@@ -267,46 +459,62 @@ static void send_unlink(struct chunk *c)
 	const char *argv[FLUSH_CHUNK_MAX + 1];
 	size_t lens[FLUSH_CHUNK_MAX + 1];
 
-	argv[0] = "UNLINK";
-	lens[0] = 6;
-	for (size_t i = 0; i < c->n; i++) {
-		argv[i + 1] = c->e[i]->key;
-		lens[i + 1] = c->e[i]->klen;
-	}
+	step_begin(c);
 	c->deleting = true;
 	c->f->deletes_sent += c->n;
-	/* On failure the conn fails and the shard calls flush_abort. */
-	conn_send_argv(c->f->conn, on_unlinked, c, (int)c->n + 1, argv, lens);
+	for (size_t k = 0; k < c->ngroups; k++) {
+		struct group *g = &c->g[k];
+		int argc = 1;
+
+		argv[0] = "UNLINK";
+		lens[0] = 6;
+		for (size_t i = g->from; i < g->to; i++, argc++) {
+			argv[argc] = c->e[i]->key;
+			lens[argc] = c->e[i]->klen;
+		}
+		/* On failure the conn fails, and the flush hears of it. */
+		if (conn_send_argv(c->f->conn, on_unlinked, g, argc, argv, lens) < 0)
+			return;
+	}
 }
 
 /* ---- archive on: DUMP, write, compare-and-delete --------------------------- */
 
 /* EVALSHA, or EVAL with the body after NOSCRIPT (which also caches it);
- * the keys are the chunk's, and with_shas adds each payload's hash. */
-static void send_script(struct chunk *c, const struct script *s, bool by_body, bool with_shas,
-			conn_reply_fn *fn)
+ * the keys are the group's, and with_cmp adds what each is compared with. */
+static int send_script(struct group *g, const struct script *s, bool by_body, bool with_cmp, conn_reply_fn *fn)
 {
 	static const char *argv[2 * FLUSH_CHUNK_MAX + 3];
 	static size_t lens[2 * FLUSH_CHUNK_MAX + 3];
+	struct chunk *c = g->c;
 	char nkeys[16];
 	int argc = 0;
 
-	snprintf(nkeys, sizeof(nkeys), "%zu", c->n);
+	snprintf(nkeys, sizeof(nkeys), "%zu", g->to - g->from);
 	argv[argc] = by_body ? "EVAL" : "EVALSHA";
 	lens[argc++] = strlen(argv[0]);
 	argv[argc] = by_body ? s->body : s->sha;
 	lens[argc++] = strlen(argv[1]);
 	argv[argc] = nkeys;
 	lens[argc++] = strlen(nkeys);
-	for (size_t i = 0; i < c->n; i++) {
+	for (size_t i = g->from; i < g->to; i++) {
 		argv[argc] = c->e[i]->key;
 		lens[argc++] = c->e[i]->klen;
 	}
-	for (size_t i = 0; with_shas && i < c->n; i++) {
+	for (size_t i = g->from; with_cmp && i < g->to; i++) {
 		argv[argc] = c->cmp.data + c->cmp_off[i];
-		lens[argc++] = c->cmp_off[i + 1] - c->cmp_off[i];
+		lens[argc++] = c->cmp_len[i];
 	}
-	conn_send_argv(c->f->conn, fn, c, argc, argv, lens);
+	return conn_send_argv(c->f->conn, fn, g, argc, argv, lens);
+}
+
+/* Sends a script to every group; a step begins. */
+static void send_scripts(struct chunk *c, const struct script *s, bool with_cmp, conn_reply_fn *fn)
+{
+	step_begin(c);
+	for (size_t k = 0; k < c->ngroups; k++)
+		if (send_script(&c->g[k], s, false, with_cmp, fn) < 0)
+			return;	/* the conn failed, and the flush heard of it */
 }
 
 /* Comparing a small payload itself spares the server a SHA-1 per key
@@ -322,6 +530,7 @@ static void cmp_add(struct chunk *c, size_t i, const char *payload, size_t len)
 		sha1_hex(payload, len, hex);
 		buf_append(&c->cmp, hex, 40);
 	}
+	c->cmp_len[i] = c->cmp.len - c->cmp_off[i];
 }
 
 static bool is_noscript(const redisReply *r)
@@ -329,61 +538,52 @@ static bool is_noscript(const redisReply *r)
 	return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
-/* After NOSCRIPT a chunk re-sends with EVAL.  Chunks need not settle in
- * order: each is a set of keys of its own. */
+/* After NOSCRIPT a group re-sends with EVAL.  Chunks and groups need not
+ * settle in order: each is a set of keys of its own. */
 
 static void on_cad(void *owner, redisReply *r, void *arg)
 {
-	struct chunk *c = arg;
-	struct flush *f = c->f;
-	size_t sent = c->n, keep = 0;
-	uint64_t removed = 0, gone = 0;
+	struct group *g = arg;
+	struct chunk *c = g->c;
+	size_t sent = g->to - g->from;
 
 	(void)owner;
 	if (is_noscript(r)) {
-		send_script(c, &cad_lua, true, true, on_cad);
+		send_script(g, &cad_lua, true, true, on_cad);
 		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
-		chunk_failed(c, "compare-and-delete: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		return;
-	}
-	for (size_t i = 0; i < sent; i++) {
-		long long outcome = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : -1;
+		group_failed(g, "compare-and-delete", r);
+	} else {
+		for (size_t i = 0; i < sent; i++) {
+			long long outcome = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : -1;
 
-		if (outcome == 1) {
-			removed++;
-			ledger_done(f->ledger, c->e[i]);
-		} else if (outcome == 0) {
-			gone++;
-			ledger_done(f->ledger, c->e[i]);
-		} else {
-			c->e[keep++] = c->e[i];	/* written since: archive it again later */
+			c->removed += outcome == 1;
+			c->gone += outcome == 0;
+			/* Written since: archive it again later. */
+			c->fate[g->from + i] = outcome == 1 || outcome == 0 ? DONE : CHANGED;
 		}
 	}
-	f->changed_total += keep;
-	ledger_put_back(f->ledger, c->e, keep);
-	c->n = 0;
-	chunk_settled(c, removed, gone);
+	if (--c->due == 0)
+		step_end(c);
 }
 
-/* Buffers the dumped keys' records in the archive; drops the ones that
- * are gone from the chunk.  Returns the number already gone. */
-static uint64_t archive_chunk(struct chunk *c, redisReply *r)
+/* Buffers the dumped keys' records in the archive; the ones that are gone
+ * (or too large to archive) are done. */
+static void archive_group(struct group *g, redisReply *r)
 {
+	struct chunk *c = g->c;
 	struct flush *f = c->f;
 	int64_t now_ms = (int64_t)(time_now() * 1000);
-	size_t keep = 0;
-	uint64_t gone = 0;
 
-	for (size_t i = 0; i < c->n; i++) {
-		redisReply *d = r->element[2 * i], *ttl = r->element[2 * i + 1];
+	for (size_t i = g->from; i < g->to; i++) {
+		redisReply *d = r->element[2 * (i - g->from)], *ttl = r->element[2 * (i - g->from) + 1];
 		struct archive_rec rec;
 
 		if (d->type != REDIS_REPLY_STRING) {
-			ledger_done(f->ledger, c->e[i]);
-			gone++;
+			c->fate[i] = DONE;
+			c->gone++;
 			continue;
 		}
 		memset(&rec, 0, sizeof(rec));
@@ -401,15 +601,11 @@ static uint64_t archive_chunk(struct chunk *c, redisReply *r)
 			 * it is never deleted; untracked, it stops blocking the head. */
 			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
 				 f->name, d->len);
-			ledger_done(f->ledger, c->e[i]);
+			c->fate[i] = DONE;
 			continue;
 		}
-		cmp_add(c, keep, d->str, d->len);
-		c->e[keep++] = c->e[i];
+		cmp_add(c, i, d->str, d->len);
 	}
-	c->cmp_off[keep] = c->cmp.len;
-	c->n = keep;
-	return gone;
 }
 
 /* The group commit: one fdatasync for every chunk archived since the last,
@@ -440,7 +636,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 			f->deletes_sent += c->n;
 			f->archived_entries_total += c->n;
 			i++;
-			send_script(c, &cad_lua, false, true, on_cad);	/* may abort the cycle */
+			send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
 		}
 	}
 	free(err);
@@ -454,25 +650,25 @@ static void schedule_sync(struct flush *f)
 
 static void on_dumped(void *owner, redisReply *r, void *arg)
 {
-	struct chunk *c = arg;
+	struct group *g = arg;
+	struct chunk *c = g->c;
 	struct flush *f = c->f;
-	size_t sent = c->n;
 	uint64_t gone;
 
 	(void)owner;
 	if (is_noscript(r)) {
-		send_script(c, &dump_lua, true, false, on_dumped);
+		send_script(g, &dump_lua, true, false, on_dumped);
 		return;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * sent) {
-		chunk_failed(c, "DUMP: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (g->to - g->from))
+		group_failed(g, "DUMP", r);
+	else
+		archive_group(g, r);
+	if (--c->due > 0)
 		return;
-	}
-	gone = archive_chunk(c, r);
-	if (c->n == 0) {
-		chunk_settled(c, 0, gone);
+	gone = c->gone;
+	if (!step_end(c))
 		return;
-	}
 	/* The CAD reply counts the rest; what is gone already counts now. */
 	f->res.already_gone += gone;
 	f->already_gone_total += gone;
@@ -482,10 +678,11 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 
 static void send_chunk(struct chunk *c)
 {
+	chunk_ready(c);
 	if (!c->f->archiving)
 		send_unlink(c);
 	else
-		send_script(c, &dump_lua, false, false, on_dumped);
+		send_scripts(c, &dump_lua, false, on_dumped);
 }
 
 static size_t chunk_size(const struct flush *f)
@@ -527,7 +724,10 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		c = chunk_new(f);
-		c->n = ledger_take(f->ledger, c->e, chunk_size(f));
+		if (f->want != NULL)
+			c->n = ledger_take_where(f->ledger, f->cursor, f->want, f->want_arg, c->e, chunk_size(f));
+		else
+			c->n = ledger_take(f->ledger, c->e, chunk_size(f));
 		if (c->n == 0) {
 			chunk_free(c);
 			f->to_take = 0;	/* nothing older left (or a reconciliation mark) */
@@ -560,6 +760,8 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 	f->running = true;
 	/* The archive stays as it is until the cycle ends. */
 	store_hold(f->store);
+	if (f->want != NULL)
+		f->cursor = ledger_cursor_new(f->ledger);
 	f->archiving = store_archiving(f->store);
 	f->stopping = false;
 	f->done = done;
@@ -633,7 +835,7 @@ void flush_abort(struct flush *f, const char *why)
 	while (f->inflight > 0) {
 		struct chunk *c = f->chunks[--f->inflight];
 
-		ledger_put_back(f->ledger, c->e, c->n);
+		put_back(c, NULL);
 		f->chunks[f->inflight] = NULL;
 		chunk_free(c);
 	}
@@ -648,10 +850,13 @@ static void on_lost(void *arg, const struct conn_loss *loss)
 	flush_abort(arg, loss->msg);
 }
 
-struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, struct store *store)
+struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, struct store *store,
+			flush_redirect_fn *redirected, void *arg)
 {
 	struct flush *f = xcalloc(1, sizeof(*f));
 
+	f->redirected = redirected;
+	f->redirect_arg = arg;
 	f->base = base;
 	f->conn = conn;
 	f->ledger = ledger;
@@ -675,6 +880,8 @@ void flush_set_params(struct flush *f, const struct flush_params *p)
 	f->name = xstrdup(p->name);
 	f->db = p->db;
 	f->max_per_sec = p->max_per_sec;
+	f->want = p->want;
+	f->want_arg = p->want_arg;
 }
 
 void flush_free(struct flush *f)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ledger.h"
 #include "stats.h"
 
 struct event_base;
@@ -73,11 +74,22 @@ struct flush_params {
 	const char *name;		/* the shard's: in archive records and the log */
 	uint32_t db;			/* in archive records */
 	uint64_t max_per_sec;		/* pacing; 0: none */
+	/* A cluster node's: the entries it may take (its slots).  With it, a
+	 * chunk sends one command per slot (no command crosses a slot).  NULL:
+	 * every entry, one command a chunk. */
+	ledger_want_fn *want;
+	void *want_arg;
 };
+
+/* A reply said the keys live elsewhere now (MOVED, ASK, TRYAGAIN,
+ * READONLY, CLUSTERDOWN): the chunk's keys went back; the owner should
+ * read the topology again. */
+typedef void flush_redirect_fn(void *arg, const char *err);
 
 /* Entries come from ledger's head and are archived through store (when it
  * archives); conn is the command connection, whose loss aborts a cycle. */
-struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, struct store *store);
+struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledger *ledger, struct store *store,
+			flush_redirect_fn *redirected, void *arg);
 void flush_set_params(struct flush *f, const struct flush_params *p);
 void flush_free(struct flush *f);
 

@@ -49,13 +49,11 @@ struct command {
 
 /* Replies and error texts come from the daemon, and through it from Redis
  * servers: never let their control characters reach the terminal.  Newlines
- * stay: a failed reload reports one config error per line. */
+ * stay: a failed reload reports one config error per line.  Replaced by '?'
+ * rather than escaped: the reader is a person at a terminal. */
 static char *scrub(char *s)
 {
-	for (char *p = s; *p != '\0'; p++)
-		if (((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f)
-			*p = '?';
-	return s;
+	return ctl_scrub(s, "\n");
 }
 
 #define USAGE_HINT "usage: gcs-flushctl [-c CONFIG] [-s SOCKET] [--json] COMMAND [ARGS]\n" \
@@ -172,10 +170,10 @@ static int build_request(const struct command *cmd, char **args, int nargs, stru
 {
 	buf_puts(req, cmd->name);
 	for (int i = 0; i < nargs; i++) {
-		/* Spaces and newlines would change the meaning of the request line. */
-		for (const char *p = args[i]; *p != '\0'; p++)
-			if ((unsigned char)*p <= ' ' || *p == 0x7f)
-				return fail(ST_USAGE, "invalid argument '%s'", args[i]);
+		/* Spaces, tabs and newlines would change the meaning of the request
+		 * line, and the daemon refuses other control bytes. */
+		if (ctl_find(args[i], strlen(args[i]), NULL) != NULL || strchr(args[i], ' ') != NULL)
+			return fail(ST_USAGE, "invalid argument '%s'", args[i]);
 		if (args[i][0] == '\0')
 			return fail(ST_USAGE, "empty argument");
 		buf_printf(req, " %s", args[i]);
@@ -374,6 +372,29 @@ static void shard_row(json_t *s, double now, char **cell)
 	cell[COL_ERROR] = error_cell(s, now);
 }
 
+/* A master of a cluster or Sentinel shard, on a row of its own under the
+ * shard's, indented: its role, address and slots, and its own figures. */
+static void node_row(json_t *nd, double now, char **cell)
+{
+	char *slots = text(nd, "slots");
+
+	cell[COL_SHARD] = xasprintf("  %s", json_is_string(json_object_get(nd, "role")) ?
+						json_string_value(json_object_get(nd, "role")) : "node");
+	cell[COL_STATE] = text(nd, "state");
+	cell[COL_ADDRESS] = *slots ? xasprintf("%s [%s]", json_string_value(json_object_get(nd, "address")), slots)
+				   : text(nd, "address");
+	free(slots);
+	cell[COL_DB] = xstrdup("");
+	cell[COL_USED] = size_cell(json_object_get(nd, "used_memory"));
+	cell[COL_THRESHOLD] = xstrdup("");
+	cell[COL_OVER] = yes_no_cell(json_object_get(nd, "over_threshold"));
+	cell[COL_PAUSED] = xstrdup("");
+	cell[COL_TRACKED] = count_cell(json_object_get(nd, "tracked_entries"));
+	cell[COL_FLUSHED] = count_cell(json_object_get(nd, "flushed_entries_total"));
+	cell[COL_LAST_FLUSH] = xstrdup("");
+	cell[COL_ERROR] = error_cell(nd, now);
+}
+
 static const char *print_status(const struct command *cmd, json_t *reply)
 {
 	json_t *shards = json_object_get(reply, "shards");
@@ -398,11 +419,19 @@ static const char *print_status(const struct command *cmd, json_t *reply)
 	}
 	printf("%zu shard%s\n", n, n == 1 ? "" : "s");
 
+	for (size_t i = 0; i < n; i++)
+		nrows += json_array_size(json_object_get(json_array_get(shards, i), "nodes"));
 	cells = xcalloc(nrows * NCOLS, sizeof(*cells));
 	for (size_t c = 0; c < NCOLS; c++)
 		cells[c] = xstrdup(col_names[c]);
-	for (size_t i = 0; i < n; i++)
-		shard_row(json_array_get(shards, i), now, cells + (i + 1) * NCOLS);
+	for (size_t i = 0, row = 1; i < n; i++) {
+		json_t *s = json_array_get(shards, i), *nd;
+		size_t k;
+
+		shard_row(s, now, cells + row++ * NCOLS);
+		json_array_foreach(json_object_get(s, "nodes"), k, nd)
+			node_row(nd, now, cells + row++ * NCOLS);
+	}
 	buf_init(&table);
 	fmt_table(&table, cells, nrows, NCOLS, col_right);
 	fputs(table.data, stdout);

@@ -14,6 +14,7 @@
 
 struct handshake {
 	void (*done)(void *owner);
+	void (*not_master)(void *owner, const char *why);
 	void *owner;
 	char *name;
 	char *value;		/* notify-keyspace-events being set */
@@ -81,17 +82,43 @@ static void on_config_get(void *owner, redisReply *r, void *arg)
 	conn_send(c, on_config_set, c, "CONFIG SET notify-keyspace-events %s", h->value);
 }
 
+/* ROLE: "master", "slave" or "sentinel" first.  A replica, or a master
+ * demoted since the topology was read, must never see a delete. */
+static void on_role(void *owner, redisReply *r, void *arg)
+{
+	struct handshake *h = owner;
+	struct conn *c = arg;
+	char *why;
+
+	if (r->type == REDIS_REPLY_ERROR) {
+		conn_fail(c, true, "ROLE: %s (the daemon needs ROLE to tell a master)", r->str);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0) {
+		conn_send(c, on_config_get, c, "CONFIG GET notify-keyspace-events");
+		return;
+	}
+	why = xasprintf("not a master (ROLE: %s)", r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+				r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "unexpected reply");
+	conn_fail(c, false, "%s", why);
+	h->not_master(h->owner, why);
+	free(why);
+}
+
 void handshake_ready(void *arg, struct conn *c)
 {
 	(void)arg;
-	conn_send(c, on_config_get, c, "CONFIG GET notify-keyspace-events");
+	conn_send(c, on_role, c, "ROLE");
 }
 
-struct handshake *handshake_new(const char *name, void (*done)(void *owner), void *owner)
+struct handshake *handshake_new(const char *name, void (*done)(void *owner),
+				void (*not_master)(void *owner, const char *why), void *owner)
 {
 	struct handshake *h = xcalloc(1, sizeof(*h));
 
 	h->done = done;
+	h->not_master = not_master;
 	h->owner = owner;
 	h->name = xstrdup(name);
 	return h;

@@ -59,7 +59,9 @@ void json_escape(struct buf *out, const void *p, size_t n)
 		case '\t': buf_puts(out, "\\t"); i++; continue;
 		default: break;
 		}
-		if (c < 0x20 || c == 0x7f) {
+		/* The other control bytes; JSON only requires C0, DEL is escaped
+		 * too so that no reader's terminal acts on it. */
+		if (ctl_byte(c, NULL)) {
 			buf_printf(out, "\\u%04x", c);
 			i++;
 			continue;

@@ -277,21 +277,40 @@ const struct ledger_entry *ledger_head(const struct ledger *l)
 	return l->head;
 }
 
-bool ledger_flushable(const struct ledger *l)
+/* A flush's cursor is a mark too, but no reconciliation's: it never holds
+ * a flush back. */
+static const struct ledger_entry *first_not_cursor(const struct ledger_entry *e)
 {
-	return l->head != NULL && !entry_flag(l->head, LEDGER_F_MARK);
+	while (e != NULL && entry_flag(e, LEDGER_F_CURSOR))
+		e = entry_next(e);
+	return e;
 }
 
-size_t ledger_sample(const struct ledger *l, uint64_t step, const struct ledger_entry **out, size_t max)
+bool ledger_flushable(const struct ledger *l)
 {
-	const struct ledger_entry *e = l->head;
+	const struct ledger_entry *e = first_not_cursor(l->head);
+
+	return e != NULL && !entry_flag(e, LEDGER_F_MARK);
+}
+
+size_t ledger_sample(const struct ledger *l, ledger_want_fn *want, void *arg, uint64_t step,
+		     const struct ledger_entry **out, size_t max)
+{
 	size_t n = 0;
+	uint64_t i = 0;
 
 	if (step == 0)
 		step = 1;
-	for (uint64_t i = 0; e != NULL && n < max && !entry_flag(e, LEDGER_F_MARK); i++, e = entry_next(e))
-		if (i % step == 0)
+	for (const struct ledger_entry *e = l->head; e != NULL && n < max; e = entry_next(e)) {
+		if (entry_flag(e, LEDGER_F_CURSOR))
+			continue;
+		if (entry_flag(e, LEDGER_F_MARK))
+			break;
+		if (want != NULL && !want(arg, e->key, e->klen))
+			continue;
+		if (i++ % step == 0)
 			out[n++] = e;
+	}
 	return n;
 }
 
@@ -308,18 +327,67 @@ size_t ledger_memory(const struct ledger *l)
 	return sizeof(*l) + ledger_index_bytes(&l->live) + ledger_index_bytes(&l->taken) + l->slab.bytes;
 }
 
+/* Detaches e for deletion: out of the list and the live index, into the
+ * taken one. */
+static void take_one(struct ledger *l, struct ledger_entry *e)
+{
+	untrack(l, e, ledger_index_find_entry(&l->live, e));
+	entry_set_flag(e, LEDGER_F_RECREATED, false);
+	ledger_index_insert(&l->taken, e);
+}
+
 size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
 {
 	size_t n = 0;
 
 	while (n < max && ledger_flushable(l)) {
-		struct ledger_entry *e = l->head;
+		struct ledger_entry *e = (struct ledger_entry *)first_not_cursor(l->head);
 
-		untrack(l, e, ledger_index_find_entry(&l->live, e));
-		entry_set_flag(e, LEDGER_F_RECREATED, false);
-		ledger_index_insert(&l->taken, e);
+		take_one(l, e);
 		out[n++] = e;
 	}
+	return n;
+}
+
+struct ledger_entry *ledger_cursor_new(struct ledger *l)
+{
+	struct ledger_entry *c = slab_alloc(&l->slab, sizeof(*c));
+
+	memset(c, 0, sizeof(*c));
+	entry_set_flag(c, LEDGER_F_MARK | LEDGER_F_CURSOR, true);
+	list_insert_before(l, l->head, c);
+	return c;
+}
+
+void ledger_cursor_free(struct ledger *l, struct ledger_entry *cursor)
+{
+	if (cursor == NULL)
+		return;
+	list_unlink(l, cursor);
+	entry_free(l, cursor);
+}
+
+size_t ledger_take_where(struct ledger *l, struct ledger_entry *cursor, ledger_want_fn *want, void *arg,
+			 struct ledger_entry **out, size_t max)
+{
+	struct ledger_entry *e = entry_next(cursor), *next;
+	size_t n = 0;
+
+	for (; e != NULL && n < max; e = next) {
+		next = entry_next(e);
+		if (entry_flag(e, LEDGER_F_MARK)) {
+			if (!entry_flag(e, LEDGER_F_CURSOR))
+				break;	/* a reconciliation is finding older keys */
+			continue;
+		}
+		if (!want(arg, e->key, e->klen))
+			continue;
+		take_one(l, e);
+		out[n++] = e;
+	}
+	/* The next take starts where this one stopped. */
+	list_unlink(l, cursor);
+	list_insert_before(l, e, cursor);
 	return n;
 }
 

@@ -53,11 +53,6 @@ size_t ledger_count(const struct ledger *l);
  * not yet found the keys older than those seen since (taking now would
  * take the newest). */
 bool ledger_flushable(const struct ledger *l);
-/* Up to max keys for hold mode's sample of what the next flush removes:
- * the oldest entry and every step-th after it, stopping at a mark (where
- * a flush stops too).  Returns how many; they live until the ledger
- * changes. */
-size_t ledger_sample(const struct ledger *l, uint64_t step, const struct ledger_entry **out, size_t max);
 /* Creation time of the oldest real entry, or 0. */
 uint32_t ledger_oldest_created(const struct ledger *l);
 /* Bytes of daemon memory the ledger uses (entries and index). */
@@ -67,6 +62,27 @@ size_t ledger_memory(const struct ledger *l);
  * no longer tracked; the caller gives each back with ledger_put_back or
  * drops it with ledger_done. */
 size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max);
+/* Whether a take wants an entry (e.g. its key's slot is one a node owns). */
+typedef bool ledger_want_fn(void *arg, const char *key, size_t klen);
+/* A cursor: a flush's place in the list between takes, so that a take that
+ * skips the entries it does not want resumes where the last one stopped
+ * rather than walking them again.  It starts at the head; free it when the
+ * flush ends. */
+struct ledger_entry *ledger_cursor_new(struct ledger *l);
+void ledger_cursor_free(struct ledger *l, struct ledger_entry *cursor);
+/* As ledger_take, but of the oldest entries after cursor that want()
+ * accepts (leaving the others in place), stopping at a reconciliation
+ * mark; moves cursor past what it examined.  Entries put back go to the
+ * head, before the cursor: a later cursor sees them. */
+size_t ledger_take_where(struct ledger *l, struct ledger_entry *cursor, ledger_want_fn *want, void *arg,
+			 struct ledger_entry **out, size_t max);
+/* Up to max keys for hold mode's sample of what the next flush removes:
+ * of the entries want() accepts (all, when NULL), the oldest and every
+ * step-th after it, passing flush cursors and stopping at a
+ * reconciliation mark (where a flush stops too).  Returns how many; they
+ * live until the ledger changes. */
+size_t ledger_sample(const struct ledger *l, ledger_want_fn *want, void *arg, uint64_t step,
+		     const struct ledger_entry **out, size_t max);
 /* The deletion happened (or the key was gone): logs it and frees e. */
 void ledger_done(struct ledger *l, struct ledger_entry *e);
 /* The deletion did not happen: puts entries back at the head, in order,

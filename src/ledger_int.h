@@ -21,6 +21,7 @@
  * low bits of prev carry the flags. */
 #define LEDGER_F_MARK 1u	/* a reconciliation mark, not a key */
 #define LEDGER_F_RECREATED 2u	/* taken, and its key tracked again since */
+#define LEDGER_F_CURSOR 4u	/* with MARK: a flush's place, not a reconciliation's */
 #define LEDGER_F_ALL 7u
 
 #define LEDGER_LINK_MASK ((UINT64_C(1) << 48) - 1)

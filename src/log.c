@@ -83,15 +83,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
 	/* One message, one line: text from Redis (an error reply, a policy
-	 * value) may hold newlines or terminal escapes. */
-	for (size_t i = 0; i < msg.len; i++) {
-		unsigned char c = (unsigned char)msg.data[i];
-
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			buf_printf(&b, "\\x%02x", c);
-		else
-			buf_putc(&b, (char)c);
-	}
+	 * value) may hold newlines or terminal escapes.  Escaped, not replaced,
+	 * so that the log still tells what the bytes were; a tab is harmless. */
+	buf_put_ctl_escaped(&b, msg.data, msg.len, "\t");
 	buf_putc(&b, '\n');
 	/* One write per line keeps lines whole when several writers share stderr. */
 	fwrite(b.data, 1, b.len, stderr);

@@ -158,14 +158,7 @@ static void put_invalid(struct buf *b, const char *field, const char *value, con
 	size_t n = strlen(value);
 
 	buf_printf(b, "%s: '", field);
-	for (size_t i = 0; i < n && i < POLICY_VALUE_SHOWN; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if (c < 0x20 || c == 0x7f)
-			buf_printf(b, "\\x%02x", c);
-		else
-			buf_putc(b, (char)c);
-	}
+	buf_put_ctl_escaped(b, value, n < POLICY_VALUE_SHOWN ? n : POLICY_VALUE_SHOWN, NULL);
 	buf_printf(b, "%s': %s\n", n > POLICY_VALUE_SHOWN ? "..." : "", err);
 }
 

@@ -40,13 +40,16 @@ struct finder {
 	int64_t db;		/* export: the db selected so far, -1 none */
 };
 
-/* A key as people can read it: printable bytes as they are, others \xNN. */
+/* A key as people can read it: printable ASCII as it is, others \xNN.  More
+ * is escaped than a log line's control bytes: a key is binary, not text, so
+ * bytes from 0x80 up are shown too, and a backslash is escaped so that the
+ * form reads back to exactly one key. */
 static void put_key(FILE *f, const char *key, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)key[i];
 
-		if (c < 0x20 || c >= 0x7f || c == '\\')
+		if (ctl_byte(c, NULL) || c >= 0x80 || c == '\\')
 			fprintf(f, "\\x%02x", c);
 		else
 			fputc(c, f);
@@ -117,41 +120,126 @@ static int find_newest(void *arg, const struct archive_rec *r, const char *segme
 	return 0;
 }
 
-static redisContext *connect_shard(const struct shard_conf *sc)
+/* A connection to host:port (or a UNIX socket), authenticated with
+ * username and secret; NULL after saying why. */
+static redisContext *connect_to(const char *what, const struct parse_addr *a, const char *username,
+				const struct secret *secret)
 {
 	struct timeval tv = {RESTORE_TIMEOUT_SECS, 0};
 	redisContext *rc;
 	redisReply *r;
 
-	rc = sc->addr.is_unix ? redisConnectUnixWithTimeout(sc->addr.path, tv)
-			      : redisConnectWithTimeout(sc->addr.host, sc->addr.port, tv);
+	rc = a->is_unix ? redisConnectUnixWithTimeout(a->path, tv) : redisConnectWithTimeout(a->host, a->port, tv);
 	if (rc == NULL || rc->err) {
-		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", sc->address, rc ? rc->errstr : "out of memory");
+		fprintf(stderr, "gcs-flushctl: cannot connect to %s: %s\n", what, rc ? rc->errstr : "out of memory");
 		redisFree(rc);
 		return NULL;
 	}
 	redisSetTimeout(rc, tv);
-	if (sc->secret != NULL) {
-		r = *sc->username ? redisCommand(rc, "AUTH %s %s", sc->username, secret_str(sc->secret))
-				  : redisCommand(rc, "AUTH %s", secret_str(sc->secret));
+	if (secret != NULL) {
+		r = *username ? redisCommand(rc, "AUTH %s %s", username, secret_str(secret))
+			      : redisCommand(rc, "AUTH %s", secret_str(secret));
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "gcs-flushctl: %s: AUTH: %s\n", sc->address, r ? r->str : rc->errstr);
+			fprintf(stderr, "gcs-flushctl: %s: AUTH: %s\n", what, r ? r->str : rc->errstr);
 			freeReplyObject(r);
 			redisFree(rc);
 			return NULL;
 		}
 		freeReplyObject(r);
 	}
-	r = redisCommand(rc, "SELECT %llu", (unsigned long long)sc->db);
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		fprintf(stderr, "gcs-flushctl: %s: SELECT %llu: %s\n", sc->address, (unsigned long long)sc->db,
-			r ? r->str : rc->errstr);
-		freeReplyObject(r);
-		redisFree(rc);
-		return NULL;
-	}
-	freeReplyObject(r);
 	return rc;
+}
+
+/* Where restore sends keys: the shard's server, its Sentinel master, or
+ * for a cluster whichever node a MOVED names. */
+struct route {
+	const struct shard_conf *sc;
+	redisContext *rc;
+	char *addr;		/* rc's */
+};
+
+/* Connects the route to addr ("host:port" or the shard's address). */
+static int route_to(struct route *rt, const char *addr)
+{
+	struct parse_addr a = {0};
+	const char *err;
+	int rc = 0;
+
+	redisFree(rt->rc);
+	rt->rc = NULL;
+	free(rt->addr);
+	rt->addr = xstrdup(addr);
+	if (parse_address(addr, &a, &err) < 0) {
+		fprintf(stderr, "gcs-flushctl: %s: %s\n", addr, err);
+		return -1;
+	}
+	rt->rc = connect_to(addr, &a, rt->sc->username, rt->sc->secret);
+	if (rt->rc == NULL)
+		rc = -1;
+	parse_addr_free(&a);
+	return rc;
+}
+
+/* The first of the space-separated host:port list that answers a command
+ * (a cluster seed, or the sentinel that names the master); into rt. */
+static int route_seed(struct route *rt)
+{
+	bool sentinel = *rt->sc->sentinels != '\0';
+	char *list = xstrdup(sentinel ? rt->sc->sentinels : rt->sc->cluster), *save = NULL;
+	int rc = -1;
+
+	for (char *t = strtok_r(list, " \t", &save); t != NULL && rc < 0; t = strtok_r(NULL, " \t", &save)) {
+		struct parse_addr a = {0};
+		const char *err;
+		redisContext *c;
+		redisReply *r;
+
+		if (parse_address(t, &a, &err) < 0)
+			continue;
+		c = connect_to(t, &a, sentinel ? rt->sc->sentinel_username : rt->sc->username,
+			       sentinel ? rt->sc->sentinel_secret : rt->sc->secret);
+		parse_addr_free(&a);
+		if (c == NULL)
+			continue;
+		if (!sentinel) {
+			rt->rc = c;
+			rt->addr = xstrdup(t);
+			rc = 0;
+			break;
+		}
+		r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", rt->sc->sentinel_master);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+			char *addr = strchr(r->element[0]->str, ':') ? xasprintf("[%s]:%s", r->element[0]->str, r->element[1]->str)
+								     : xasprintf("%s:%s", r->element[0]->str, r->element[1]->str);
+
+			rc = route_to(rt, addr);
+			free(addr);
+		} else {
+			fprintf(stderr, "gcs-flushctl: sentinel %s: no master named '%s'\n", t, rt->sc->sentinel_master);
+		}
+		freeReplyObject(r);
+		redisFree(c);
+	}
+	free(list);
+	return rc;
+}
+
+static int route_open(struct route *rt, const struct shard_conf *sc)
+{
+	memset(rt, 0, sizeof(*rt));
+	rt->sc = sc;
+	if (*sc->address) {
+		rt->rc = connect_to(sc->address, &sc->addr, sc->username, sc->secret);
+		rt->addr = xstrdup(sc->address);
+		return rt->rc != NULL ? 0 : -1;
+	}
+	return route_seed(rt);
+}
+
+static void route_close(struct route *rt)
+{
+	redisFree(rt->rc);
+	free(rt->addr);
 }
 
 /* A DUMP payload ends with its RDB version (2 bytes, little-endian) and a
@@ -163,8 +251,55 @@ static int payload_rdb_version(const char *p, size_t len)
 	return le_get16((const unsigned char *)p + len - 10);
 }
 
+/* A cluster's redirect, "MOVED 3999 127.0.0.1:7002" or "ASK ...": the
+ * address in *addr (freed by the caller); 0 none, 1 MOVED, 2 ASK. */
+static int redirect_of(const redisReply *r, char **addr)
+{
+	const char *sp;
+	int kind;
+
+	if (r->type != REDIS_REPLY_ERROR)
+		return 0;
+	if (strncmp(r->str, "MOVED ", 6) == 0)
+		kind = 1;
+	else if (strncmp(r->str, "ASK ", 4) == 0)
+		kind = 2;
+	else
+		return 0;
+	/* The word, the slot, the address. */
+	sp = strchr(r->str, ' ');
+	sp = sp != NULL ? strchr(sp + 1, ' ') : NULL;
+	if (sp == NULL)
+		return 0;
+	*addr = xstrdup(sp + 1);
+	return kind;
+}
+
+/* RESTORE on the route's node, following up to 5 redirects. */
+static redisReply *send_restore(struct route *rt, int argc, const char **argv, const size_t *lens)
+{
+	bool asking = false;
+
+	for (int hops = 0; hops < 5 && rt->rc != NULL; hops++) {
+		redisReply *r;
+		char *addr = NULL;
+		int kind;
+
+		if (asking)
+			freeReplyObject(redisCommand(rt->rc, "ASKING"));
+		r = redisCommandArgv(rt->rc, argc, argv, lens);
+		if (r == NULL || (kind = redirect_of(r, &addr)) == 0)
+			return r;
+		freeReplyObject(r);
+		asking = kind == 2;
+		route_to(rt, addr);
+		free(addr);
+	}
+	return NULL;
+}
+
 /* Restores one key; prints what happened; returns 0 or 1. */
-static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
+static int restore_one(struct route *rt, const struct wanted *w, bool replace)
 {
 	char ttl[32];
 	const char *argv[6];
@@ -183,14 +318,21 @@ static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
 		printf(") has passed; not restored\n");
 		return 1;
 	}
-	/* Back into the db it was flushed from, whatever the config says now. */
-	r = redisCommand(rc, "SELECT %u", (unsigned)w->db);
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : rc->errstr);
-		freeReplyObject(r);
+	if (rt->rc == NULL) {
+		printf(": no connection to %s\n", rt->addr ? rt->addr : "the shard");
 		return 1;
 	}
-	freeReplyObject(r);
+	/* Back into the db it was flushed from, whatever the config says now
+	 * (a cluster has only db 0, and refuses SELECT of another). */
+	if (w->db != 0) {
+		r = redisCommand(rt->rc, "SELECT %u", (unsigned)w->db);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			printf(": SELECT %u: %s\n", (unsigned)w->db, r ? r->str : rt->rc->errstr);
+			freeReplyObject(r);
+			return 1;
+		}
+		freeReplyObject(r);
+	}
 	snprintf(ttl, sizeof(ttl), "%" PRId64, w->expire_ms < 0 ? (int64_t)0 : w->expire_ms);
 	argv[argc] = "RESTORE", lens[argc++] = 7;
 	argv[argc] = w->key, lens[argc++] = w->klen;
@@ -199,9 +341,9 @@ static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
 	argv[argc] = "ABSTTL", lens[argc++] = 6;
 	if (replace)
 		argv[argc] = "REPLACE", lens[argc++] = 7;
-	r = redisCommandArgv(rc, argc, argv, lens);
+	r = send_restore(rt, argc, argv, lens);
 	if (r == NULL) {
-		printf(": %s\n", rc->errstr);
+		printf(": %s\n", rt->rc ? rt->rc->errstr : "no connection");
 		return 1;
 	}
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYKEY", 7) == 0) {
@@ -230,7 +372,7 @@ static int restore_one(redisContext *rc, const struct wanted *w, bool replace)
 int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys, bool replace)
 {
 	struct finder fd = {0};
-	redisContext *rc;
+	struct route rt;
 	int st = 0;
 
 	fd.w = xcalloc((size_t)nkeys, sizeof(*fd.w));
@@ -241,12 +383,13 @@ int restore_keys(const struct conf *c, const char *shard, char **keys, int nkeys
 	}
 	if (scan(c, shard, find_newest, &fd) < 0) {
 		st = 1;
-	} else if ((rc = connect_shard(conf_shard_find(c, shard))) == NULL) {
+	} else if (route_open(&rt, conf_shard_find(c, shard)) < 0) {
+		route_close(&rt);
 		st = 1;
 	} else {
 		for (int i = 0; i < nkeys; i++)
-			st |= restore_one(rc, &fd.w[i], replace);
-		redisFree(rc);
+			st |= restore_one(&rt, &fd.w[i], replace);
+		route_close(&rt);
 	}
 	for (int i = 0; i < nkeys; i++)
 		free(fd.w[i].payload);

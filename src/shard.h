@@ -1,14 +1,11 @@
-/* shard: one Redis server that the daemon watches: its state machine
- * (down -> connecting -> connected, or error when the server refuses us),
- * with capped exponential backoff and jitter, and the wiring of its parts:
- *   conn       the command connection (and tracking's subscriber)
- *   handshake  CONFIG notify-keyspace-events, then tracking subscribes
- *   track      keyspace events and reconciliation into the ledger
- *   tick       the runtime policy, INFO memory and the policy decision
- *   flush      flush cycles, in paced chunks
- *   store      the ledger file and the archive
- * The shard keeps its own copy of its config; its parts get theirs by
- * value.  It does none of their work itself. */
+/* shard: one logical shard the daemon watches: a single server, a Redis
+ * Cluster or a Sentinel-managed master.  It owns what outlives any one
+ * server: its config copy, the store (the ledger, whose creation order
+ * belongs to the shard and not to an address, and the archive), the
+ * topology (which masters there are now, and their slots), and one node
+ * (node.h) per master, created and removed as the topology changes.  A
+ * failover or a slot move only changes which node deletes a key; the
+ * order goes on.  The shard does none of the nodes' work itself. */
 #ifndef GCS_SHARD_H
 #define GCS_SHARD_H
 
@@ -26,9 +23,9 @@ struct evdns_base;
 
 enum shard_state {
 	SHARD_DOWN,		/* no connection; a retry is scheduled */
-	SHARD_CONNECTING,	/* resolving, connecting or in the handshake */
-	SHARD_CONNECTED,	/* handshake done; ticking */
-	SHARD_ERROR,		/* the server answered but refused us (AUTH, SELECT) */
+	SHARD_CONNECTING,	/* discovering, resolving, connecting or in the handshake */
+	SHARD_CONNECTED,	/* every master connected; ticking */
+	SHARD_ERROR,		/* a server answered but refused us (AUTH, SELECT, ROLE) */
 };
 
 struct shard;
@@ -41,7 +38,7 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, const s
 			const char *state_dir, shard_change_fn *on_change, void *arg);
 void shard_start(struct shard *s);
 /* Adopts a new config for the same shard name (copied); reconnects only
- * when the address, db or credentials changed. */
+ * what the change concerns. */
 void shard_reconfigure(struct shard *s, const struct shard_conf *sc);
 void shard_free(struct shard *s);
 
@@ -50,13 +47,16 @@ enum shard_state shard_state(const struct shard *s);
 const char *shard_state_name(enum shard_state st);
 void shard_set_paused(struct shard *s, bool paused);
 
-/* Runs a flush cycle of n entries (0: the policy's batch) now, regardless
- * of threshold, period and pause; done is called when it ends.  Returns -1
- * with *why when the shard is not connected or a flush is already running. */
+/* Flushes the n oldest entries of the whole shard now (0: the policy's
+ * batch), each on the master that owns it, regardless of threshold,
+ * period and pause; done is called once, when every node's part ended.
+ * Returns -1 with *why when a master it needs is not connected or is
+ * already flushing. */
 int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg, const char **why);
 
-/* A snapshot of every status field (stats.h). */
+/* A snapshot of every status field (stats.h), summed over the nodes. */
 void shard_stats(const struct shard *s, struct shard_stats *st);
-void shard_status_json(const struct shard *s, struct json *j);
+/* Not const: per-node counts are cached. */
+void shard_status_json(struct shard *s, struct json *j);
 
 #endif

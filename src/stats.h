@@ -94,5 +94,7 @@ extern const size_t stats_nfields;
 
 /* Starts a snapshot with every field unknown (null or zero). */
 void stats_init(struct shard_stats *st);
+/* Adds from's COUNTER fields to to's: a shard's totals over its nodes. */
+void stats_add_counters(struct shard_stats *to, const struct shard_stats *from);
 
 #endif

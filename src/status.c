@@ -96,7 +96,7 @@ static void setting_json(const struct conf_key *k, const struct shard_conf *sc, 
 	json_str(j, conf_source_name(src));
 }
 
-static void settings_json(const struct shard_conf *sc, const struct policy *p, struct json *j)
+void status_settings_json(const struct shard_conf *sc, const struct policy *p, struct json *j)
 {
 	size_t n;
 	const struct conf_key *keys = conf_keys(&n);
@@ -117,12 +117,16 @@ static void settings_json(const struct shard_conf *sc, const struct policy *p, s
 	buf_free(&text);
 }
 
-void status_shard_json(const struct shard_stats *st, const struct shard_conf *sc, const struct policy *p,
-		       struct json *j)
+void status_fields_json(const struct shard_stats *st, struct json *j)
 {
-	json_obj_begin(j);
 	for (size_t i = 0; i < stats_nfields; i++)
 		field_json(&stats_fields[i], st, j);
-	settings_json(sc, p, j);
-	json_obj_end(j);
+}
+
+void stats_add_counters(struct shard_stats *to, const struct shard_stats *from)
+{
+	for (size_t i = 0; i < stats_nfields; i++)
+		if (stats_fields[i].kind == STATS_COUNTER)
+			*(uint64_t *)(void *)((char *)to + stats_fields[i].offset) +=
+				*(const uint64_t *)(const void *)((const char *)from + stats_fields[i].offset);
 }

@@ -7,9 +7,9 @@
 #include "policy.h"
 #include "stats.h"
 
-/* {"name": ..., every field of SHARD_STATS, "settings": {...}}: the
- * settings are sc's, with the effective policy p and its sources. */
-void status_shard_json(const struct shard_stats *st, const struct shard_conf *sc, const struct policy *p,
-		       struct json *j);
+/* Every field of SHARD_STATS, as members of the object being written. */
+void status_fields_json(const struct shard_stats *st, struct json *j);
+/* "settings": {...}: sc's, with the effective policy p and its sources. */
+void status_settings_json(const struct shard_conf *sc, const struct policy *p, struct json *j);
 
 #endif

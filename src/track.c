@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "conn.h"
+#include "handoff.h"
 #include "ledger.h"
 #include "log.h"
 #include "match.h"
@@ -38,6 +39,7 @@ struct track {
 	void *owner;
 	char *name;			/* the shard's, for the log */
 	uint64_t db;
+	struct handoff *handoff;	/* a cluster's: migrations keep their place */
 	char *match_spec;		/* as configured, to see a change */
 	struct match_list match;
 	char *policy_key;		/* the daemon's own: never an entry */
@@ -84,10 +86,18 @@ static void on_event(struct track *t, const char *channel, size_t clen, const ch
 	t->events_total++;
 	if (!is_entry(t, key, klen))
 		return;
-	if (elen == 3 && memcmp(colon, "new", 3) == 0)
-		ledger_add(t->ledger, key, klen, (uint32_t)time(NULL));	/* cheaper than time_now(), per event */
-	else
+	if (elen == 3 && memcmp(colon, "new", 3) == 0) {
+		uint32_t now = (uint32_t)time(NULL);	/* cheaper than time_now(), per event */
+
+		if (t->handoff != NULL)
+			handoff_new_key(t->handoff, t, key, klen, now);
+		else
+			ledger_add(t->ledger, key, klen, now);
+	} else if (t->handoff != NULL && elen == 3 && memcmp(colon, "del", 3) == 0) {
+		handoff_del(t->handoff, t, key, klen);	/* maybe a migration's source half */
+	} else {
 		ledger_remove(t->ledger, key, klen);
+	}
 }
 
 static void start_reconcile(struct track *t);
@@ -370,6 +380,7 @@ void track_set_params(struct track *t, const struct track_params *p)
 	free(t->name);
 	t->name = xstrdup(p->name);
 	t->db = p->db;
+	t->handoff = p->handoff;
 	conn_set_params(t->sub, &p->conn);
 	if (!entries_changed)
 		return;

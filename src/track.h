@@ -42,6 +42,7 @@ struct track_params {
 	const char *match;		/* space-separated patterns */
 	const char *policy_key;		/* "" for none: never an entry */
 	struct conn_params conn;	/* for the subscriber */
+	struct handoff *handoff;	/* a cluster's shared one, or NULL */
 };
 
 /* cmd is the shard's command connection, for SCAN and OBJECT IDLETIME;

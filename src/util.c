@@ -1,4 +1,5 @@
-/* util: allocation that aborts on failure, a growable byte buffer, time. */
+/* util: allocation that aborts on failure, a growable byte buffer, control
+ * bytes, time. */
 #include "config.h"
 
 #include <stdio.h>
@@ -158,6 +159,42 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(b, fmt, ap);
 	va_end(ap);
+}
+
+bool ctl_byte(unsigned char c, const char *keep)
+{
+	if (c >= 0x20 && c != 0x7f)
+		return false;
+	/* strchr finds the terminator itself: NUL is never kept. */
+	return c == '\0' || keep == NULL || strchr(keep, c) == NULL;
+}
+
+const char *ctl_find(const char *s, size_t n, const char *keep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ctl_byte((unsigned char)s[i], keep))
+			return s + i;
+	return NULL;
+}
+
+char *ctl_scrub(char *s, const char *keep)
+{
+	for (char *p = s; *p != '\0'; p++)
+		if (ctl_byte((unsigned char)*p, keep))
+			*p = '?';
+	return s;
+}
+
+void buf_put_ctl_escaped(struct buf *b, const void *p, size_t n, const char *keep)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ctl_byte(s[i], keep))
+			buf_printf(b, "\\x%02x", s[i]);
+		else
+			buf_putc(b, (char)s[i]);
+	}
 }
 
 static double clock_secs(clockid_t id)

@@ -141,23 +141,10 @@ canon_keys() {
 export_payloads() {
 	"$GCS_FLUSHCTL" -c "$CONF" archive export "$1" 2>/dev/null >"$2.resp" ||
 		fail "archive export $1 failed"
-	$PY - "$2.resp" "$2" <<-'EOF'
-		import sys
-		data = open(sys.argv[1], "rb").read()
-		pos, recs = 0, {}
-		def line():
-		    global pos
-		    e = data.index(b"\r\n", pos)
-		    l = data[pos:e]
-		    pos = e + 2
-		    return l
-		while pos < len(data):
-		    n = int(line()[1:])
-		    args = []
-		    for _ in range(n):
-		        ln = int(line()[1:])
-		        args.append(data[pos:pos + ln])
-		        pos += ln + 2
+	PYTHONPATH=$top_srcdir/tests $PY - "$2.resp" "$2" <<-'EOF'
+		import sys, resp
+		recs = {}
+		for args in resp.commands(open(sys.argv[1], "rb").read()):
 		    if args[0] == b"SELECT":
 		        continue    # the db of the records that follow
 		    assert args[0] == b"RESTORE" and args[4:] == [b"ABSTTL", b"REPLACE"], args[:1]

@@ -9,11 +9,15 @@ load helpers
 load flushing
 load archive
 
-# A shard on redis a with automatic flushing off (forced flushes only).
+# manual_shard [POLICY_LINE]...: one_shard_start, with automatic flushing
+# off (forced flushes only).
 manual_shard() {
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' "$@"
-	conf_shard a "unix:$(redis_sock a)"
+	local l policy=()
+
+	for l in "$@"; do
+		policy+=(-p "$l")
+	done
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' ${policy[@]+"${policy[@]}"}
 }
 
 restore() {
@@ -26,11 +30,7 @@ restore() {
 	local r
 	# Hashes as listpacks: a hash table's DUMP changes with a RESTORE (see
 	# SAME_DUMP_ARGS); the next test covers hash tables.
-	redis_start a "${SAME_DUMP_ARGS[@]}"
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' "${SAME_DUMP_ARGS[@]}"
 	# 1000 entries expiring in an hour, then 1000 with no expiry: strings,
 	# hashes and lists.
 	loadgen a --count 1000 --mix 60,30,10,0 --ttl 3600 --seed 11 >/dev/null
@@ -73,8 +73,6 @@ restore() {
 @test "restore of a key that exists: BUSYKEY, the key is left alone; --replace overwrites it" {
 	local r
 	manual_shard
-	daemon_start
-	shard_ready a
 	rcmds a <<<$'HSET obj f1 v1 f2 v2\nSET other x'
 	wait_for shard_is a tracked_entries 2
 	printf 'obj\n' >"$TEST_DIR/k"
@@ -115,8 +113,6 @@ restore() {
 @test "a key whose archived expiry has passed is not restored, and the message says so" {
 	local r
 	manual_shard
-	daemon_start
-	shard_ready a
 	rcmds a <<<$'SET short v PX 1500\nSET long v EX 3600'
 	wait_for shard_is a tracked_entries 2
 	r=$(flush_req a 2)
@@ -150,8 +146,6 @@ restore() {
 	# bytes): the archived payloads are the DUMPs byte for byte; what
 	# RESTORE makes of them is compared by value.
 	manual_shard
-	daemon_start
-	shard_ready a
 	loadgen a --count 600 --mix 50,30,20,0 --seed 5 >/dev/null
 	loadgen a --count 200 --start 601 --mix 50,30,20,0 --ttl 7200 --seed 6 >/dev/null
 	wait_for shard_is a tracked_entries 800
@@ -332,13 +326,9 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 
 @test "chunks share their archive syncs: at most one every 2 ms, and every entry archived" {
 	local r chunks secs syncs
-	redis_start a
 	# Unpaced: 200-key chunks, sixteen in flight, each DUMPed in about 1 ms,
 	# so a sync per chunk would exceed one per 2 ms.
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_max_entries_per_sec = 0'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	manual_shard 'flush_max_entries_per_sec = 0'
 	put_keys a 1 20000
 	wait_for shard_is a tracked_entries 20000
 	r=$(flush_req a 20000)
@@ -359,11 +349,7 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 }
 
 @test "changed_total is 0 in a normal run; status shows the archive fields" {
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1' 'flush_num_entries_each_time = 50'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1' -p 'flush_num_entries_each_time = 50'
 	run status_field a changed_total
 	assert_output 0
 	run status_field a archive_segments
@@ -391,8 +377,6 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 @test "retention: archive_max_bytes deletes whole oldest segments; the newest records remain" {
 	local i r n seg bytes max=20000 maxseg=0 maxbytes=0 rec
 	manual_shard 'archive_segment_bytes = 4096' "archive_max_bytes = $max"
-	daemon_start
-	shard_ready a
 	loadgen a --count 400 --type task --value-size 200 --seed 9 >/dev/null
 	wait_for shard_is a tracked_entries 400
 	live_keys a >"$TEST_DIR/all"
@@ -495,8 +479,6 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 @test "archive = no: flushed keys are deleted and nothing is archived" {
 	local r
 	manual_shard 'archive = no'
-	daemon_start
-	shard_ready a
 	loadgen a --count 300 --mix 60,30,10,0 --seed 2 >/dev/null
 	wait_for shard_is a tracked_entries 300
 	r=$(flush_req a 200)

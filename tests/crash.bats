@@ -73,12 +73,9 @@ verify_all() {
 @test "SIGKILL at random moments while flushing: every entry is in Redis or in the archive, byte for byte" {
 	local kills=0 mid=0 i t0 lg st out torn
 	RANDOM=4242	# reproducible moments
-	redis_start a "${SAME_DUMP_ARGS[@]}"
-	conf_base "" 'flush_when_at_least_bytes = 1' 'flush_num_entries_each_time = 1000' \
-		'flush_max_entries_per_sec = 2000'
-	conf_shard a "unix:$(redis_sock a)" 'flush_period_secs = 0.1'
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1' -p 'flush_num_entries_each_time = 1000' \
+		-p 'flush_max_entries_per_sec = 2000' -s 'flush_period_secs = 0.1' \
+		"${SAME_DUMP_ARGS[@]}"
 
 	# About 22 s of writes at 1100 a second; the daemon flushes at most
 	# 2000 a second, and catches up after each restart.

@@ -189,6 +189,8 @@ def answer(st, args, writer):
         return None
     if mode is not None:
         return WRONG[mode](st)
+    if cmd == "ROLE":
+        return arr([bulk("master"), integer(0), arr([])])
     if cmd == "PING":
         return b"+PONG\r\n"
     if cmd in ("AUTH", "SELECT"):

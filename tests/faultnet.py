@@ -32,6 +32,7 @@ import socket
 import sys
 import time
 
+import resp
 
 
 def write_port(path, port):
@@ -70,33 +71,13 @@ class RespParser:
             out.append(got)
 
     def _one(self):
-        b = self.buf
-        if not b:
+        """The next whole command and its bytes, or None for now."""
+        try:
+            args, end = resp.parse_command(self.buf)
+        except resp.Incomplete:
             return None
-        if b[:1] != b"*":
-            # An inline command: up to the end of the line.
-            e = b.find(b"\r\n")
-            if e < 0:
-                return None
-            self.buf = b[e + 2:]
-            return (b[:e].split(), b[:e + 2])
-        e = b.find(b"\r\n")
-        if e < 0:
-            return None
-        n = int(b[1:e])
-        pos = e + 2
-        args = []
-        for _ in range(n):
-            e = b.find(b"\r\n", pos)
-            if e < 0:
-                return None
-            ln = int(b[pos + 1:e])
-            if len(b) < e + 2 + ln + 2:
-                return None
-            args.append(b[e + 2:e + 2 + ln])
-            pos = e + 2 + ln + 2
-        self.buf = b[pos:]
-        return (args, b[:pos])
+        raw, self.buf = self.buf[:end], self.buf[end:]
+        return (args, raw)
 
 
 def is_cad(args):

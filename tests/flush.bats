@@ -13,11 +13,7 @@ load flushing
 
 @test "flush N removes exactly the N oldest live keys by creation, no other key" {
 	local i k r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 
 	put_keys a 1 1000
 	# Overwritten (not created again: they keep their place), read, deleted
@@ -91,11 +87,7 @@ load flushing
 
 @test "keys not matching 'match' are never touched, even by a large flush" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)" 'match = task:* object:*'
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -s 'match = task:* object:*'
 	{
 		for ((i = 1; i <= 300; i++)); do
 			printf 'SET other:%04d x\nSET task:%04d x\nHSET object:%04d f v\nSET tasks%04d x\nRPUSH xtask:%04d x\n' \
@@ -131,11 +123,7 @@ load flushing
 
 @test "no flush below the threshold, over several periods" {
 	local t0 t1
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_num_entries_each_time = 10'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'flush_num_entries_each_time = 10'
 	put_keys a 1 200
 	wait_for shard_is a tracked_entries 200
 	t0=$(status_field a ticks_total)
@@ -162,9 +150,10 @@ load flushing
 	redis_start a
 	conf_base "" 'flush_when_at_least_bytes = 1' 'flush_num_entries_each_time = 10'
 	conf_shard a "unix:$(redis_sock a)" 'flush_period_secs = 1'
-	run setting_is a flush_period_secs 1 shard
 	daemon_start
 	shard_ready a
+	run setting_is a flush_period_secs 1 shard
+	assert_success
 	run ctl pause a
 	assert_success
 	put_keys a 1 300
@@ -212,11 +201,8 @@ load flushing
 
 @test "a forced flush ignores the threshold and the period, and works while paused" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_num_entries_each_time = 7'
-	conf_shard a "unix:$(redis_sock a)" 'flush_period_secs = 3600'
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'flush_num_entries_each_time = 7' \
+		-s 'flush_period_secs = 3600'
 	put_keys a 1 100
 	wait_for shard_is a tracked_entries 100
 	seq_keys 1 100 >"$TEST_DIR/all"
@@ -255,11 +241,7 @@ load flushing
 
 @test "pause stops automatic flushing (tracking goes on), resume restarts it" {
 	local t0 t1
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1' 'flush_num_entries_each_time = 5'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1' -p 'flush_num_entries_each_time = 5'
 	run ctl pause a
 	assert_success
 	put_keys a 1 100
@@ -299,11 +281,7 @@ load flushing
 
 @test "a second flush while one runs is refused; the flush is paced" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_max_entries_per_sec = 200'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'flush_max_entries_per_sec = 200'
 	put_keys a 1 500
 	wait_for shard_is a tracked_entries 500
 	flush_req a 400 >"$TEST_DIR/first" &
@@ -369,11 +347,7 @@ load flushing
 }
 
 @test "gcs-flushctl flush SHARD [N]" {
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_num_entries_each_time = 3'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'flush_num_entries_each_time = 3'
 	put_keys a 1 20
 	wait_for shard_is a tracked_entries 20
 	run ctl --json flush a 5
@@ -398,12 +372,9 @@ load flushing
 
 @test "the runtime policy key changes threshold, period and batch, and reverts when removed" {
 	local c0 c1 f0 f1 n0 i v js t0 ms
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_num_entries_each_time = 1000' \
-		'policy_key = gcs_flushing_policy'
-	conf_shard a "unix:$(redis_sock a)" 'match = k:*'
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' \
+		-p 'flush_num_entries_each_time = 1000' -p 'policy_key = gcs_flushing_policy' \
+		-s 'match = k:*'
 	run setting_is a flush_when_at_least_bytes 1099511627776 config
 	assert_success
 	put_keys a 1 2000
@@ -472,12 +443,9 @@ load flushing
 
 @test "an invalid runtime policy value is ignored and logged once as a warning" {
 	local t0
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_num_entries_each_time = 1000' \
-		'policy_key = gcs_flushing_policy'
-	conf_shard a "unix:$(redis_sock a)" 'match = k:*'
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' \
+		-p 'flush_num_entries_each_time = 1000' -p 'policy_key = gcs_flushing_policy' \
+		-s 'match = k:*'
 	put_keys a 1 100
 	wait_for shard_is a tracked_entries 100
 	redis_cli a HSET gcs_flushing_policy flush_num_entries_each_time lots flush_period_secs 0.3 >/dev/null
@@ -500,11 +468,8 @@ load flushing
 
 @test "several invalid runtime policy values: warnings of one line each" {
 	local t0
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'policy_key = gcs_flushing_policy'
-	conf_shard a "unix:$(redis_sock a)" 'match = k:*'
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'policy_key = gcs_flushing_policy' \
+		-s 'match = k:*'
 	redis_cli a HSET gcs_flushing_policy flush_num_entries_each_time lots \
 		flush_when_at_least_bytes 'a lot' flush_period_secs never >/dev/null
 	t0=$(status_field a ticks_total)
@@ -526,11 +491,7 @@ load flushing
 
 @test "the runtime policy key itself is never flushed" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'policy_key = gcs_flushing_policy'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'policy_key = gcs_flushing_policy'
 	# The oldest key of all, and it matches match = *.
 	redis_cli a HSET gcs_flushing_policy flush_num_entries_each_time 7 >/dev/null
 	put_keys a 1 50
@@ -550,11 +511,7 @@ load flushing
 
 @test "keys deleted behind the daemon's back are counted as already gone" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 	put_keys a 1 100
 	wait_for shard_is a tracked_entries 100
 	daemon_stop

@@ -1,5 +1,7 @@
-# flushing.bash: helpers shared by flush.bats and tracking.bats: writing
-# numbered keys, raw control requests, exact key-set comparisons.
+# flushing.bash: helpers shared by the suites that flush (flush.bats,
+# tracking.bats, archive.bats, oddkeys.bats, crash.bats, faults.bats): one
+# shard on its own redis, numbered keys, raw control requests, exact key-set
+# comparisons.
 # shellcheck shell=bash disable=SC2154,SC2034
 
 setup() {
@@ -86,6 +88,28 @@ gone_since() {
 shard_ready() {
 	wait_for shard_is "$1" state connected
 	wait_for -t 30 shard_is "$1" reconcile_state 'done'
+}
+
+# one_shard_start [-p POLICY_LINE]... [-s SHARD_LINE]... [REDIS_ARGS...]:
+# redis a, a config of shard a on it (conf_base with the -p lines, then
+# [shard:a] with the -s lines), the daemon, and shard_ready a.  Most suites
+# begin their tests so; REDIS_ARGS come last, as redis_start takes them.
+one_shard_start() {
+	local policy=() shard=()
+
+	while [[ ${1:-} == -[ps] ]]; do
+		if [[ $1 == -p ]]; then
+			policy+=("$2")
+		else
+			shard+=("$2")
+		fi
+		shift 2
+	done
+	redis_start a "$@"
+	conf_base "" ${policy[@]+"${policy[@]}"}
+	conf_shard a "unix:$(redis_sock a)" ${shard[@]+"${shard[@]}"}
+	daemon_start
+	shard_ready a
 }
 
 # field_at_least SHARD FIELD MIN: for wait_for.

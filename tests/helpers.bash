@@ -24,6 +24,9 @@ top_builddir=$(cd "$top_builddir" && pwd)
 export top_srcdir top_builddir
 
 PY=/usr/bin/python3
+# The helpers import tests/resp.py from the source tree: leave no
+# __pycache__ there.
+export PYTHONDONTWRITEBYTECODE=1
 GCS_FLUSHD=$top_builddir/gcs-flushd
 GCS_FLUSHCTL=$top_builddir/gcs-flushctl
 

@@ -50,11 +50,7 @@ flush_json() {
 
 @test "odd keys: tracked in order, flushed oldest first across a restart, archived, listed, exported, restored byte for byte" {
 	local n r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 	okpy list "$TEST_DIR/keys"
 	n=$(wc -l <"$TEST_DIR/keys")
 	okpy create "$(redis_sock a)" "$TEST_DIR/keys"
@@ -153,13 +149,10 @@ flush_json() {
 
 @test "odd names in the config (policy key, patterns) are escaped in status JSON and work as keys" {
 	local pk
-	redis_start a
 	# Quotes, a backslash, a UTF-8 character and a byte that is not UTF-8.
 	pk=$(printf 'pol"icy\\key\xff\xc3\xa9')
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' "policy_key = $pk"
-	conf_shard a "unix:$(redis_sock a)" "match = \"q* back\\\\* [x]y"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p "policy_key = $pk" \
+		-s "match = \"q* back\\\\* [x]y"
 	assert_status_json
 	run status_json
 	assert_output --partial '"value":"pol\"icy\\key\u00ffé"'
@@ -199,11 +192,7 @@ log_has() {
 }
 
 @test "policy key of the wrong type or with garbage values: logged once on one line, config used, runtime values once it is right" {
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'policy_key = pol'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'policy_key = pol'
 	redis_cli a SET pol not-a-hash >/dev/null
 	wait_for log_has 'policy key pol: WRONGTYPE'
 	run sources_are a 'config config default'

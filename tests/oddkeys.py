@@ -26,6 +26,8 @@ import sys
 
 import redis
 
+import resp
+
 
 def odd_keys():
     keys = [
@@ -151,23 +153,12 @@ def main(argv):
         for l in open(argv[4]):
             k, d = l.rstrip("\n").split("\t")
             dumps[bytes.fromhex(k)] = d
-        pos, seen = 0, []
-
-        def line():
-            nonlocal pos
-            e = data.index(b"\r\n", pos)
-            v = data[pos:e]
-            pos = e + 2
-            return v
-        while pos < len(data):
-            n = int(line()[1:])
-            args = []
-            for _ in range(n):
-                ln = int(line()[1:])
-                args.append(data[pos:pos + ln])
-                if data[pos + ln:pos + ln + 2] != b"\r\n":
-                    die("export: a bulk string is not followed by CRLF")
-                pos += ln + 2
+        seen = []
+        try:
+            cmds = resp.commands(data)
+        except ValueError as e:
+            die("export: %s" % e)
+        for args in cmds:
             if args[0] == b"SELECT":
                 continue
             if args[0] != b"RESTORE":

@@ -37,11 +37,7 @@ tracked_is_live() {
 
 @test "a daemon restart keeps the exact creation order" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 	put_keys a 1 300
 	# Reading the oldest half makes OBJECT IDLETIME disagree with creation
 	# order: only the ledger knows that k:0001 is older than k:0300.
@@ -84,11 +80,7 @@ tracked_is_live() {
 
 @test "a subscriber gap (CLIENT KILL): oldest first among known keys, then the gap's keys" {
 	local r id runs0 added0
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 	put_keys a 1 200
 	wait_for shard_is a tracked_entries 200
 	runs0=$(status_field a reconcile_runs_total)
@@ -128,11 +120,7 @@ tracked_is_live() {
 
 @test "a Redis restart is reconciled; older keys are still flushed first" {
 	local r runs0
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 	put_keys a 1 200
 	wait_for shard_is a tracked_entries 200
 	runs0=$(status_field a reconcile_runs_total)
@@ -309,11 +297,7 @@ tracked_is_live() {
 
 @test "expired keys leave the ledger" {
 	local r
-	redis_start a
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
 	put_keys a 1 50 e:%04g PX 2500
 	put_keys a 1 50
 	wait_for shard_is a tracked_entries 100
@@ -331,11 +315,7 @@ tracked_is_live() {
 
 @test "evicted keys leave the ledger" {
 	local r v n
-	redis_start a --maxmemory 4mb --maxmemory-policy allkeys-lru
-	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)"
-	daemon_start
-	shard_ready a
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' --maxmemory 4mb --maxmemory-policy allkeys-lru
 	v=$(head -c 2000 /dev/zero | tr '\0' x)
 	seq -f "SET k:%04g $v" 1 4000 | rcmds a
 	run redis_cli a INFO stats

@@ -291,7 +291,7 @@ static void test_errors(void)
 		   "duplicate key");
 	fails_with("[shard:a]\naddress=unix:/a\n[shard:a]\n", PATH ":3: duplicate section [shard:a] (first at line 1)",
 		   "duplicate section");
-	fails_with("\n[shard:a]\ndb = 1\n", PATH ":2: address: missing in [shard:a]",
+	fails_with("\n[shard:a]\ndb = 1\n", PATH ":2: address: missing in [shard:a] (give address, cluster or sentinels)",
 		   "missing address names the section's line");
 	fails_with("[policy]\nflush_when_at_least_bytes = 2XB\n",
 		   PATH ":2: flush_when_at_least_bytes: '2XB': unknown size suffix (use K, M, G, T or KiB, MiB, GiB, TiB)",

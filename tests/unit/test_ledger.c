@@ -135,7 +135,7 @@ static void test_sample(void)
 	struct ledger_entry *mark;
 	size_t n;
 
-	ok(ledger_sample(l, 3, v, 8) == 0, "sample: nothing in an empty ledger");
+	ok(ledger_sample(l, NULL, NULL, 3, v, 8) == 0, "sample: nothing in an empty ledger");
 	add(l, "k0");
 	add(l, "k1");
 	add(l, "k2");
@@ -143,16 +143,74 @@ static void test_sample(void)
 	add(l, "k4");
 	add(l, "k5");
 	add(l, "k6");
-	n = ledger_sample(l, 3, v, 8);
+	n = ledger_sample(l, NULL, NULL, 3, v, 8);
 	ok(n == 3 && memcmp(v[0]->key, "k0", 2) == 0 && memcmp(v[1]->key, "k3", 2) == 0 &&
 	   memcmp(v[2]->key, "k6", 2) == 0, "sample: the oldest and every third after it");
-	ok(ledger_sample(l, 1, v, 2) == 2 && memcmp(v[1]->key, "k1", 2) == 0, "sample: at most max keys");
-	ok(ledger_sample(l, 0, v, 8) == 7, "sample: a step of 0 is 1");
+	ok(ledger_sample(l, NULL, NULL, 1, v, 2) == 2 && memcmp(v[1]->key, "k1", 2) == 0, "sample: at most max keys");
+	ok(ledger_sample(l, NULL, NULL, 0, v, 8) == 7, "sample: a step of 0 is 1");
 	mark = ledger_mark(l);
 	add(l, "k7");
 	ledger_insert_before(l, mark, "g0", 2, 50);
-	n = ledger_sample(l, 4, v, 8);
+	n = ledger_sample(l, NULL, NULL, 4, v, 8);
 	ok(n == 2 && memcmp(v[1]->key, "k4", 2) == 0, "sample: stops at a mark, as a flush does");
+	ledger_free(l);
+}
+
+/* A take for one node: keys starting with 'a' are "ours". */
+static bool wants_a(void *arg, const char *key, size_t klen)
+{
+	(void)arg;
+	return klen > 0 && key[0] == 'a';
+}
+
+/* A cluster node takes only its own entries, oldest first, resuming at its
+ * cursor; the others stay where they are, and put-backs keep the order. */
+static void test_take_where(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *cur, *cur2, *v[8], *mark;
+	size_t n;
+
+	add(l, "b1");
+	add(l, "a1");
+	add(l, "b2");
+	add(l, "a2");
+	add(l, "a3");
+	add(l, "b3");
+	cur = ledger_cursor_new(l);
+	ok(ledger_flushable(l), "a cursor at the head does not hold flushes back");
+	{
+		const struct ledger_entry *sv[8];
+
+		ok(ledger_sample(l, wants_a, NULL, 1, sv, 8) == 3 && strcmp(sv[0]->key, "a1") == 0 &&
+		   strcmp(sv[2]->key, "a3") == 0, "a sample takes a node's own keys, passing a cursor");
+	}
+	n = ledger_take_where(l, cur, wants_a, NULL, v, 2);
+	ok(n == 2 && strcmp(v[0]->key, "a1") == 0 && v[1]->key[1] == '2', "the two oldest wanted, in order");
+	check_order(l, "b1 b2 | a3 b3", "the others stay where they were; the cursor (|) is past what was seen");
+	n = ledger_take_where(l, cur, wants_a, NULL, v + 2, 8);
+	ok(n == 1 && v[2]->key[1] == '3', "the next take resumes at the cursor");
+	ledger_put_back(l, v, 3);
+	check_order(l, "a1 a2 a3 b1 b2 b3 |", "put back at the head, in creation order, before the cursor");
+	ledger_cursor_free(l, cur);
+	ok(ledger_count(l) == 6, "the cursor is no entry");
+	/* A reconciliation's mark stops a take; another cursor does not. */
+	cur = ledger_cursor_new(l);
+	cur2 = ledger_cursor_new(l);
+	mark = ledger_mark(l);
+	add(l, "a9");
+	n = ledger_take_where(l, cur, wants_a, NULL, v, 8);
+	ok(n == 3, "a take passes another cursor but stops at a mark (%zu)", n);
+	ledger_put_back(l, v, n);
+	ledger_unmark(l, mark);
+	n = ledger_take(l, v, 8);
+	ok(n == 7 && strcmp(v[0]->key, "a1") == 0 && strcmp(v[6]->key, "a9") == 0,
+	   "a plain take passes cursors, oldest first");
+	for (size_t i = 0; i < n; i++)
+		ledger_done(l, v[i]);
+	ledger_cursor_free(l, cur);
+	ledger_cursor_free(l, cur2);
+	ok(ledger_count(l) == 0 && !ledger_flushable(l), "empty again");
 	ledger_free(l);
 }
 
@@ -355,6 +413,7 @@ int main(void)
 	test_marks();
 	test_flushable();
 	test_sample();
+	test_take_where();
 	test_index_growth();
 	test_persistence();
 	test_long_keys();
