@@ -93,6 +93,41 @@ int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg,
 	return 0;
 }
 
+void shard_oldest_json(const struct shard *s, size_t n, struct json *j)
+{
+	json_key(j, "entries");
+	json_arr_begin(j);
+	for (size_t i = 0; i < n && i < 3; i++) {
+		json_obj_begin(j);
+		json_key_name(j, "key", i == 1 ? "\xff\0k" : s->name, i == 1 ? 3 : strlen(s->name));
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+struct peek_report {
+	uint64_t n;
+};
+
+void peek_report_json(const struct peek_report *r, struct json *j)
+{
+	json_key(j, "would_flush");
+	json_uint(j, r->n);
+}
+
+/* Answers at once, or refuses for the shard that is down. */
+int shard_dry_run(struct shard *s, uint64_t n, peek_done_fn *done, void *arg, const char **why)
+{
+	struct peek_report r = {n};
+
+	if (strcmp(s->name, "down") == 0) {
+		*why = "too many dry runs at once on this shard; try again";
+		return -1;
+	}
+	done(arg, &r);
+	return 0;
+}
+
 void ctl_reply(struct ctl_client *cl, struct buf *reply)
 {
 	cl->replies++;

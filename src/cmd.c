@@ -30,6 +30,7 @@ struct cmd {
 	const char *usage;
 	void (*run)(struct cmd_ctx *c);
 	bool mutating;		/* changes what the daemon does: see control_admin */
+	const char *look_only;	/* as its first argument, makes it change nothing */
 };
 
 int cmd_parse(const char *line, size_t len, char *storage, char *argv[], int max, const char **err)
@@ -153,18 +154,62 @@ static void on_flushed(void *arg, const struct flush_result *r)
 	buf_free(&reply);
 }
 
-static void run_flush(struct cmd_ctx *c)
+/* A dry run answers when its MEMORY USAGE replies are in. */
+static void on_dry_run(void *arg, const struct peek_report *r)
+{
+	struct ctl_client *cl = arg;
+	struct buf reply;
+	struct json j;
+
+	buf_init(&reply);
+	json_init(&j, &reply);
+	json_obj_begin(&j);
+	json_key(&j, "ok");
+	json_bool(&j, true);
+	peek_report_json(r, &j);
+	json_obj_end(&j);
+	ctl_reply(cl, &reply);
+	buf_free(&reply);
+}
+
+/* SHARD [N], N from 1 to max (or left 0). */
+static struct shard *shard_and_count(struct cmd_ctx *c, uint64_t *n, uint64_t max)
 {
 	struct shard *s = daemon_shard(c->d, c->argv[0]);
-	uint64_t n = 0;
 	const char *why;
 
+	*n = 0;
 	if (s == NULL) {
 		fail(c, "no shard named '%s'", c->argv[0]);
+		return NULL;
+	}
+	if (c->argc == 2 && (parse_uint(c->argv[1], n, &why) < 0 || *n < 1 || *n > max)) {
+		fail(c, "N must be a whole number from 1 to %llu", (unsigned long long)max);
+		return NULL;
+	}
+	return s;
+}
+
+static void run_flush(struct cmd_ctx *c)
+{
+	bool dry = strcmp(c->argv[0], "--dry-run") == 0;
+	struct shard *s;
+	uint64_t n;
+	const char *why;
+
+	c->argv += dry;
+	c->argc -= dry;
+	if (c->argc < 1 || c->argc > 2) {
+		fail(c, "usage: flush [--dry-run] SHARD [N]");
 		return;
 	}
-	if (c->argc == 2 && (parse_uint(c->argv[1], &n, &why) < 0 || n < 1 || n > 1000000000)) {
-		fail(c, "N must be a whole number from 1 to 1000000000");
+	if ((s = shard_and_count(c, &n, 1000000000)) == NULL)
+		return;
+	if (dry) {
+		if (shard_dry_run(s, n, on_dry_run, c->cl, &why) < 0)
+			fail(c, "shard %s: %s", c->argv[0], why);
+		else
+			c->deferred = true;
 		return;
 	}
 	log_info("shard %s: flush requested over the control socket", c->argv[0]);
@@ -175,12 +220,22 @@ static void run_flush(struct cmd_ctx *c)
 	c->deferred = true;
 }
 
+static void run_oldest(struct cmd_ctx *c)
+{
+	uint64_t n;
+	struct shard *s = shard_and_count(c, &n, PEEK_OLDEST_MAX);
+
+	if (s != NULL)
+		shard_oldest_json(s, n ? n : 10, c->j);
+}
+
 static const struct cmd commands[] = {
-	{"status", 0, 0, "status", run_status, false},
-	{"flush", 1, 2, "flush SHARD [N]", run_flush, true},
-	{"pause", 0, 1, "pause [SHARD]", run_pause, true},
-	{"resume", 0, 1, "resume [SHARD]", run_resume, true},
-	{"reload", 0, 0, "reload", run_reload, true},
+	{"status", 0, 0, "status", run_status, false, NULL},
+	{"flush", 1, 3, "flush [--dry-run] SHARD [N]", run_flush, true, "--dry-run"},
+	{"oldest", 1, 2, "oldest SHARD [N]", run_oldest, false, NULL},
+	{"pause", 0, 1, "pause [SHARD]", run_pause, true, NULL},
+	{"resume", 0, 1, "resume [SHARD]", run_resume, true, NULL},
+	{"reload", 0, 0, "reload", run_reload, true, NULL},
 };
 
 /* Is gid among the supplementary groups of pid?  Read from /proc, which
@@ -276,7 +331,8 @@ static bool cmd_run(struct daemon *d, struct ctl_client *cl, const char *line, s
 	} else if (argc - 1 < cmd->min_args || argc - 1 > cmd->max_args) {
 		buf_printf(&msg, "usage: %s", cmd->usage);
 		error_reply(reply, msg.data);
-	} else if (cmd->mutating && !may_mutate(d, ctl_client_peer(cl))) {
+	} else if (cmd->mutating && !(cmd->look_only && argc > 1 && strcmp(argv[1], cmd->look_only) == 0) &&
+		   !may_mutate(d, ctl_client_peer(cl))) {
 		buf_printf(&msg, "permission denied: '%s' needs root%s (control_admin = %s; you are uid %d)", cmd->name,
 			   strcmp(d->conf->control_admin, "group") == 0 ? " or the control socket's group" : "",
 			   d->conf->control_admin, (int)ctl_client_peer(cl)->uid);

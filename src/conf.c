@@ -399,6 +399,15 @@ static void validate_daemon(struct parse *p)
 	    strcmp(c->control_admin, "anyone") != 0)
 		perr(p, c->key_line[conf_key_index(conf_key_find("control_admin"))], "control_admin",
 		     "'%s': expected root, group or anyone", c->control_admin);
+	if (*c->metrics_listen) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		const char *err;
+
+		if (parse_listen(c->metrics_listen, &ss, &len, &err) < 0)
+			perr(p, c->key_line[conf_key_index(conf_key_find("metrics_listen"))], "metrics_listen", "'%s': %s",
+			     c->metrics_listen, err);
+	}
 	if (c->state_dir[0] != '/')
 		perr(p, c->key_line[conf_key_index(conf_key_find("state_dir"))], "state_dir", "must be an absolute path");
 }

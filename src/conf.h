@@ -112,6 +112,7 @@ struct conf {
 	char *control_socket_group;
 	char *control_admin;
 	char *state_dir;
+	char *metrics_listen;
 	int log_level;
 	int key_line[CONF_MAX_KEYS];
 

@@ -29,6 +29,8 @@ static const struct conf_key conf_table[] = {
 	 0, "who may flush, pause, resume and reload: root, group or anyone"},
 	{"state_dir", CS_DAEMON, CT_STR, D(state_dir), "/var/lib/gcs-flushd", NOLIMIT,
 	 CK_RESTART, "directory for the daemon's persistent state"},
+	{"metrics_listen", CS_DAEMON, CT_STR, D(metrics_listen), "", NOLIMIT,
+	 0, "ADDRESS:PORT serving Prometheus metrics (GET /metrics); empty: off"},
 	{"log_level", CS_DAEMON, CT_LOGLEVEL, D(log_level), "info", NOLIMIT,
 	 0, "error, warning, notice, info or debug"},
 

@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "exporter.h"
 #include "log.h"
 #include "notify.h"
 
@@ -72,6 +73,7 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 	d->base = base;
 	d->conf = conf;
 	d->start_mono = time_mono();
+	d->start_unix = time_now();
 	log_set_level((enum log_level)conf->log_level);
 	if (ensure_state_dir(conf->state_dir, err) < 0)
 		return -1;
@@ -100,6 +102,9 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 			  d, err);
 	if (d->ctl == NULL)
 		return -1;
+	d->exporter = exporter_new(d);
+	if (exporter_listen(d->exporter, conf->metrics_listen, err) < 0)
+		return -1;
 	d->shards = xcalloc(conf->nshards, sizeof(*d->shards));
 	for (size_t i = 0; i < conf->nshards; i++)
 		d->shards[i] = shard_new(d->base, d->dns, conf->shards[i], conf->state_dir, on_shard_change, d);
@@ -114,13 +119,20 @@ int daemon_init(struct daemon *d, struct event_base *base, struct conf *conf, ch
 
 void daemon_fini(struct daemon *d)
 {
+	exporter_free(d->exporter);
+	d->exporter = NULL;
+	struct shard **shards = d->shards;
+	size_t n = d->nshards;
+
 	/* Shards first: a forced flush still running answers its client, whom
-	 * ctl_close then drops. */
-	for (size_t i = 0; i < d->nshards; i++)
-		shard_free(d->shards[i]);
-	free(d->shards);
+	 * ctl_close then drops.  They leave the daemon's list before they go:
+	 * a shard that changes as it is freed (a flush it aborts ends) has the
+	 * daemon recount its shards, which must not meet one freed already. */
 	d->shards = NULL;
 	d->nshards = 0;
+	for (size_t i = 0; i < n; i++)
+		shard_free(shards[i]);
+	free(shards);
 	ctl_close(d->ctl);
 	d->ctl = NULL;
 	/* A resolution the shards cancelled frees itself in a deferred
@@ -224,17 +236,18 @@ static struct shard **apply_shards(struct daemon *d, const struct conf *nc, stru
 	return shards;
 }
 
-/* Stops the shards the new config no longer names. */
-static void stop_removed(struct daemon *d, const struct conf *nc, struct reload_names *rn)
+/* Stops the shards of old that the new config no longer names; they are
+ * out of the daemon's list already (see daemon_fini). */
+static void stop_removed(struct shard **old, size_t n, const struct conf *nc, struct reload_names *rn)
 {
-	for (size_t i = 0; i < d->nshards; i++) {
-		const char *name = shard_name(d->shards[i]);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = shard_name(old[i]);
 
 		if (conf_shard_find(nc, name) != NULL)
 			continue;
 		log_info("reload: shard %s removed", name);
 		add_name(&rn->removed, name);
-		shard_free(d->shards[i]);
+		shard_free(old[i]);
 	}
 }
 
@@ -243,7 +256,8 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 	struct reload_names rn;
 	struct buf errors;
 	struct conf *nc;
-	struct shard **shards;
+	struct shard **shards, **old;
+	size_t nold;
 
 	notify_reloading();
 	buf_init(&errors);
@@ -255,6 +269,13 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 		return -1;
 	}
 	buf_free(&errors);
+	/* The one part of a reload that can fail after parsing: bind. */
+	if (exporter_listen(d->exporter, nc->metrics_listen, err) < 0) {
+		log_error("reload failed, keeping the running config: %s", *err);
+		conf_free(nc);
+		notify_ready();
+		return -1;
+	}
 	warn_restart_keys(d->conf, nc);
 	conf_keep_restart_keys(nc, d->conf);
 	buf_init(&rn.added);
@@ -262,10 +283,12 @@ int daemon_reload(struct daemon *d, struct json *j, char **err)
 	buf_init(&rn.changed);
 	buf_init(&rn.unchanged);
 	shards = apply_shards(d, nc, &rn);
-	stop_removed(d, nc, &rn);
-	free(d->shards);
+	old = d->shards;
+	nold = d->nshards;
 	d->shards = shards;
 	d->nshards = nc->nshards;
+	stop_removed(old, nold, nc, &rn);
+	free(old);
 	conf_free(d->conf);
 	d->conf = nc;
 	log_set_level((enum log_level)nc->log_level);
@@ -309,8 +332,8 @@ void daemon_update_status(struct daemon *d)
 	struct shard_stats st;
 	struct buf line;
 
-	if (d->shards == NULL && d->nshards == 0 && d->conf == NULL)
-		return;
+	if (d->shards == NULL)
+		return;	/* before start, or stopping */
 	if (d->nshards == 0) {
 		/* The packaged config names no shard: say what the daemon waits for. */
 		notify_status("no shards configured; add a [shard:NAME] section and reload");

@@ -14,6 +14,7 @@
 struct event_base;
 struct evdns_base;
 struct ctl;
+struct exporter;
 
 struct daemon {
 	struct event_base *base;
@@ -23,7 +24,9 @@ struct daemon {
 	size_t nshards;
 	struct ctl *ctl;
 	gid_t ctl_group;		/* owns the control socket */
+	struct exporter *exporter;	/* /metrics, when metrics_listen is set */
 	double start_mono;
+	double start_unix;
 };
 
 /* Takes ownership of conf; opens the control socket and starts every shard. */

@@ -32,6 +32,7 @@
 #include "archive.h"
 #include "conn.h"
 #include "flush.h"
+#include "hist.h"
 #include "ledger.h"
 #include "log.h"
 #include "sha1.h"
@@ -91,6 +92,7 @@ struct chunk;
 struct group {
 	struct chunk *c;
 	size_t from, to;		/* e[from .. to) */
+	double sent;			/* its command's, monotonic: for the round trip */
 };
 
 /* What a step decided for each entry. */
@@ -155,6 +157,7 @@ struct flush {
 	FLUSH_COUNTERS(X)
 #undef X
 	double last_flush_unix;
+	struct hist cycle_secs, roundtrip_secs;
 };
 
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg);
@@ -173,6 +176,7 @@ static void finish(struct flush *f)
 	f->cursor = NULL;
 	f->res.seconds = time_mono() - f->started;
 	f->res.error = f->error;
+	hist_observe(&f->cycle_secs, f->res.seconds);
 	f->flush_cycles_total++;
 	f->last_flush_entries = f->res.flushed;
 	f->last_flush_unix = time_now();
@@ -316,7 +320,7 @@ static void make_groups(struct chunk *c)
 				j++;
 		else
 			j = c->n;
-		c->g[c->ngroups++] = (struct group){c, i, j};
+		c->g[c->ngroups++] = (struct group){c, i, j, 0};
 		i = j;
 	}
 }
@@ -429,6 +433,13 @@ static bool step_end(struct chunk *c)
 	return true;
 }
 
+/* A group's command was answered (a NOSCRIPT answer is not: the command
+ * goes again, its clock restarted). */
+static void answered(struct group *g)
+{
+	hist_observe(&g->c->f->roundtrip_secs, time_mono() - g->sent);
+}
+
 /* ---- archive off: UNLINK ---------------------------------------------------- */
 
 static void on_unlinked(void *owner, redisReply *r, void *arg)
@@ -439,6 +450,7 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	uint64_t removed;
 
 	(void)owner;
+	answered(g);
 	if (r->type != REDIS_REPLY_INTEGER) {
 		group_failed(g, "UNLINK", r);
 	} else {
@@ -473,6 +485,7 @@ static void send_unlink(struct chunk *c)
 			lens[argc] = c->e[i]->klen;
 		}
 		/* On failure the conn fails, and the flush hears of it. */
+		g->sent = time_mono();
 		if (conn_send_argv(c->f->conn, on_unlinked, g, argc, argv, lens) < 0)
 			return;
 	}
@@ -505,6 +518,7 @@ static int send_script(struct group *g, const struct script *s, bool by_body, bo
 		argv[argc] = c->cmp.data + c->cmp_off[i];
 		lens[argc++] = c->cmp_len[i];
 	}
+	g->sent = time_mono();
 	return conn_send_argv(c->f->conn, fn, g, argc, argv, lens);
 }
 
@@ -552,6 +566,7 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		send_script(g, &cad_lua, true, true, on_cad);
 		return;
 	}
+	answered(g);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
 		group_failed(g, "compare-and-delete", r);
@@ -660,6 +675,7 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 		send_script(g, &dump_lua, true, false, on_dumped);
 		return;
 	}
+	answered(g);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (g->to - g->from))
 		group_failed(g, "DUMP", r);
 	else
@@ -903,4 +919,6 @@ void flush_stats(const struct flush *f, struct shard_stats *st)
 	if (f->flush_cycles_total > 0)
 		st->last_flush_unix = f->last_flush_unix;
 	st->flushing = f->running;
+	st->flush_cycle_duration_s = f->cycle_secs;
+	st->chunk_roundtrip_s = f->roundtrip_secs;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fmt.h"
+#include "json.h"
 #include "util.h"
 
 char *fmt_size(uint64_t bytes, char *out, size_t n)
@@ -69,4 +70,53 @@ void fmt_table(struct buf *out, char *const *cells, size_t nrows, size_t ncols, 
 		buf_putc(out, '\n');
 	}
 	free(width);
+}
+
+/* The length of a printable character at s: 1 for printable ASCII other
+ * than space, quote and backslash, the sequence's for a UTF-8 character
+ * outside the C1 controls (U+0080 to U+009F, which terminals obey), 0
+ * for anything else. */
+static size_t plain_len(const unsigned char *s, size_t n)
+{
+	size_t len;
+
+	if (s[0] < 0x80)
+		return s[0] > ' ' && s[0] < 0x7f && s[0] != '"' && s[0] != '\\' && s[0] != '\'' ? 1 : 0;
+	len = json_utf8_len(s, n);
+	if (len == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+		return 0;
+	return len;
+}
+
+void fmt_key(struct buf *out, const char *key, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)key;
+	size_t i, len;
+
+	for (i = 0; i < n && (len = plain_len(s + i, n - i)) > 0; i += len)
+		;
+	if (n > 0 && i == n) {
+		buf_append(out, key, n);
+		return;
+	}
+	buf_putc(out, '"');
+	for (i = 0; i < n; i += len) {
+		static const char from[] = "\\\"\n\r\t\a\b", to[] = "\\\"nrtab";
+		const char *e = s[i] != '\0' ? strchr(from, s[i]) : NULL;
+
+		len = plain_len(s + i, n - i);
+		if (e != NULL) {
+			buf_printf(out, "\\%c", to[e - from]);
+			len = 1;
+		} else if (len > 0) {
+			buf_append(out, s + i, len);
+		} else if (s[i] == ' ' || s[i] == '\'') {
+			buf_putc(out, (char)s[i]);	/* plain inside the quotes */
+			len = 1;
+		} else {
+			buf_printf(out, "\\x%02x", s[i]);
+			len = 1;
+		}
+	}
+	buf_putc(out, '"');
 }

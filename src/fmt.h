@@ -20,6 +20,13 @@ char *fmt_size(uint64_t bytes, char *out, size_t n);
  * Negative or NaN durations print as "0s". Returns out. */
 char *fmt_duration(double secs, char *out, size_t n);
 
+/* Appends a Redis key name for a terminal: as it is when it is printable
+ * (printable ASCII and UTF-8 characters, no space, quote or backslash, not
+ * empty), else in double quotes with C escapes (\\, \", \n, \r, \t, \a,
+ * \b and \xNN for any other control or non-UTF-8 byte), as redis-cli
+ * quotes it, so that it can be pasted back into redis-cli. */
+void fmt_key(struct buf *out, const char *key, size_t n);
+
 /* Appends an aligned table to out: cells holds nrows rows of ncols strings,
  * the first row usually the headings.  Each column is as wide as its widest
  * cell (in bytes), right-aligned where right[col], two spaces apart; the

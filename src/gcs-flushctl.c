@@ -24,6 +24,7 @@
 
 #include "conf.h"
 #include "fmt.h"
+#include "keys.h"
 #include "restore.h"
 #include "util.h"
 
@@ -82,7 +83,10 @@ static void usage(void)
 	       "\n"
 	       "Commands:\n"
 	       "  status          show the daemon and every shard\n"
-	       "  flush SHARD [N] flush the N oldest entries of SHARD now (N: the policy's batch)\n"
+	       "  flush [--dry-run] SHARD [N]\n"
+	       "                  flush the N oldest entries of SHARD now (N: the policy's batch),\n"
+	       "                  or with --dry-run only say what that would take\n"
+	       "  oldest SHARD [N] the N (default 10) oldest tracked entries of SHARD\n"
 	       "  pause [SHARD]   stop flushing SHARD, or every shard\n"
 	       "  resume [SHARD]  flush SHARD, or every shard, again\n"
 	       "  reload          make the daemon re-read its config file\n"
@@ -268,7 +272,8 @@ static int parse_reply(const struct buf *reply, const char *path, json_t **out)
 
 	if (reply->len == 0)
 		return fail(ST_ERROR, "gcs-flushd closed %s without replying", path);
-	j = json_loadb(reply->data, reply->len, 0, &jerr);
+	/* Key names are binary: one with a NUL byte arrives as \u0000. */
+	j = json_loadb(reply->data, reply->len, JSON_ALLOW_NUL, &jerr);
 	if (j == NULL)
 		return fail(ST_ERROR, "bad reply from %s: %s", path, jerr.text);
 	if (!json_is_object(j) || !json_is_boolean(json_object_get(j, "ok"))) {
@@ -511,6 +516,8 @@ static const char *print_flush(const struct command *cmd, json_t *reply)
 	json_int_t chunks;
 
 	(void)cmd;
+	if (json_is_true(json_object_get(reply, "dry_run")))
+		return keys_print_dry_run(reply);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (!json_is_number(json_object_get(reply, fields[i])))
 			return "missing requested, flushed, already_gone, chunks or seconds";
@@ -522,6 +529,12 @@ static const char *print_flush(const struct command *cmd, json_t *reply)
 	       json_integer_value(json_object_get(reply, "already_gone")), chunks, chunks == 1 ? "" : "s",
 	       json_number_value(json_object_get(reply, "seconds")));
 	return NULL;
+}
+
+static const char *print_oldest(const struct command *cmd, json_t *reply)
+{
+	(void)cmd;
+	return keys_print_oldest(reply);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -549,11 +562,11 @@ static int handle_reply(const struct command *cmd, const char *path, const struc
 	return st;
 }
 
-static int run(const struct command *cmd, const char *path, const struct buf *req, bool as_json)
+static int run(const struct command *cmd, const char *path, const struct buf *req, bool as_json, bool dry)
 {
-	/* A forced flush of millions of paced entries takes as long as it
-	 * takes; the user can interrupt it (the daemon finishes it anyway). */
-	double deadline = time_mono() + (cmd->no_timeout ? 1e9 : CTL_TIMEOUT_SECS);
+	/* A forced flush takes as long as it takes (the user may interrupt it;
+	 * the daemon finishes it anyway); a dry run answers at once. */
+	double deadline = time_mono() + (cmd->no_timeout && !dry ? 1e9 : CTL_TIMEOUT_SECS);
 	struct buf raw;
 	int fd = -1, st;
 
@@ -573,7 +586,8 @@ static int run(const struct command *cmd, const char *path, const struct buf *re
 
 static const struct command commands[] = {
 	{"status", 0, 0, false, NULL, print_status},
-	{"flush", 1, 2, true, NULL, print_flush},
+	{"flush", 1, 2, true, NULL, print_flush},	/* and --dry-run first */
+	{"oldest", 1, 2, false, NULL, print_oldest},
 	{"pause", 0, 1, false, "paused", print_shards},
 	{"resume", 0, 1, false, "resumed", print_shards},
 	{"reload", 0, 0, false, NULL, print_reload},
@@ -641,6 +655,7 @@ int main(int argc, char **argv)
 	char *sock = NULL;
 	struct buf req;
 	int opt, nargs, st;
+	bool dry;
 
 	/* '+': options end at COMMAND, so a shard named "-x" is an argument. */
 	while ((opt = getopt_long(argc, argv, "+c:s:hV", longopts, NULL)) != -1) {
@@ -661,9 +676,11 @@ int main(int argc, char **argv)
 		return run_local(config, argc - optind, argv + optind);
 	cmd = find_command(argv[optind]);
 	if (cmd == NULL)
-		return fail(ST_USAGE, "unknown command '%s' (try status, flush, pause, resume, reload)", argv[optind]);
+		return fail(ST_USAGE, "unknown command '%s' (try status, flush, oldest, pause, resume, reload)", argv[optind]);
 	nargs = argc - optind - 1;
-	if (nargs > cmd->max_args || nargs < cmd->min_args)
+	/* flush's --dry-run comes first, and is no argument of the count. */
+	dry = nargs > 0 && strcmp(cmd->name, "flush") == 0 && strcmp(argv[optind + 1], "--dry-run") == 0;
+	if (nargs - dry > cmd->max_args || nargs - dry < cmd->min_args)
 		return fail(ST_USAGE, "'%s' takes %s", cmd->name,
 			    cmd->min_args ? "a shard name and an optional count" :
 			    cmd->max_args ? "at most one argument, a shard name" : "no arguments");
@@ -673,7 +690,7 @@ int main(int argc, char **argv)
 	if (st == ST_OK)
 		st = pick_socket(sock_opt, config, &sock);
 	if (st == ST_OK)
-		st = run(cmd, sock, &req, as_json);
+		st = run(cmd, sock, &req, as_json, dry);
 	free(sock);
 	buf_free(&req);
 	/* Output that never arrived (a full disk, a closed pipe) is a failure too. */

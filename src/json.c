@@ -1,15 +1,19 @@
-/* json: a small JSON writer with one escaping routine for binary strings. */
+/* json: a small JSON writer with one escaping routine for binary strings,
+ * and key names that round-trip exactly (json_key_name). */
 #include "config.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "json.h"
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t json_utf8_len(const void *p, size_t n)
 {
+	const unsigned char *s = p;
 	size_t len;
 	uint32_t cp;
 
@@ -66,7 +70,7 @@ void json_escape(struct buf *out, const void *p, size_t n)
 			i++;
 			continue;
 		}
-		len = utf8_len(s + i, n - i);
+		len = json_utf8_len(s + i, n - i);
 		if (len == 0) {
 			buf_printf(out, "\\u%04x", c);
 			i++;
@@ -76,6 +80,16 @@ void json_escape(struct buf *out, const void *p, size_t n)
 		i += len;
 	}
 	buf_putc(out, '"');
+}
+
+bool json_utf8_valid(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0, len; i < n; i += len)
+		if ((len = json_utf8_len(s + i, n - i)) == 0)
+			return false;
+	return true;
 }
 
 void json_init(struct json *j, struct buf *out)
@@ -154,11 +168,18 @@ void json_int(struct json *j, int64_t v)
 
 void json_double(struct json *j, double v)
 {
+	char text[40];
+
 	sep(j);
-	if (!isfinite(v))
+	if (!isfinite(v)) {
 		buf_puts(j->out, "null");	/* JSON has no NaN or infinity */
-	else
-		buf_printf(j->out, "%.17g", v);
+		return;
+	}
+	/* The fewest digits that read back as v: 0.697, not 0.69699999999999995. */
+	snprintf(text, sizeof(text), "%.15g", v);
+	if (strtod(text, NULL) != v)
+		snprintf(text, sizeof(text), "%.17g", v);
+	buf_puts(j->out, text);
 }
 
 void json_bool(struct json *j, bool v)
@@ -190,4 +211,21 @@ void json_error_reply(struct buf *out, const char *msg)
 	json_key(&j, "error");
 	json_str(&j, msg);
 	json_obj_end(&j);
+}
+
+/* A JSON string is Unicode text: bytes that are not UTF-8 cannot be one
+ * without changing them (\u00XX decodes to another character), so they go
+ * as base64 under another member name.  Valid UTF-8, NUL and control
+ * bytes included (escaped as \u00XX), decodes to the same bytes. */
+void json_key_name(struct json *j, const char *member, const void *key, size_t n)
+{
+	if (json_utf8_valid(key, n)) {
+		json_key(j, member);
+		json_strn(j, key, n);
+		return;
+	}
+	sep(j);
+	buf_printf(j->out, "\"%s_base64\":\"", member);
+	base64_encode(j->out, key, n);
+	buf_putc(j->out, '"');
 }

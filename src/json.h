@@ -19,8 +19,15 @@ struct json {
 };
 
 /* Appends s[0..n) as a quoted JSON string.  Valid UTF-8 passes through;
- * any byte that is not part of a valid sequence is written as \u00XX. */
+ * any byte that is not part of a valid sequence is written as \u00XX,
+ * which a reader decodes to another character: fine for messages, never
+ * for a key name (json_key_name). */
 void json_escape(struct buf *out, const void *s, size_t n);
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0;
+ * and whether all of s[0..n) is valid UTF-8 (NUL is). */
+size_t json_utf8_len(const void *s, size_t n);
+bool json_utf8_valid(const void *s, size_t n);
 
 void json_init(struct json *j, struct buf *out);
 void json_obj_begin(struct json *j);
@@ -35,6 +42,10 @@ void json_int(struct json *j, int64_t v);
 void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* Writes a Redis key name as member "MEMBER": its bytes as a string when
+ * they are valid UTF-8, else "MEMBER_base64": their base64, so that any
+ * standard JSON parser gets back exactly the key's bytes. */
+void json_key_name(struct json *j, const char *member, const void *key, size_t n);
 /* Writes {"ok":false,"error":msg}: every control error reply. */
 void json_error_reply(struct buf *out, const char *msg);
 /* Writes text as it is: a number already formatted, say. */

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "node.h"
 #include "parse.h"
+#include "peek.h"
 #include "store.h"
 #include "tick.h"
 #include "timer.h"
@@ -51,6 +52,7 @@ struct node {
 	struct track *track;
 	struct tick *tick;
 	struct flush *flush;
+	struct peek_conn *peek;		/* dry runs' MEMORY USAGE */
 	struct event *retry_timer;	/* next connection attempt */
 	unsigned failures;		/* consecutive, for the backoff */
 	bool paused;
@@ -408,13 +410,14 @@ struct node *node_new(struct event_base *base, struct evdns_base *dns, struct le
 	if (n->retry_timer == NULL)
 		abort();
 	/* The command connection's users hear of a loss in this order: the
-	 * flush puts its chunks back, tracking stops, the tick stops, and
-	 * last the state machine schedules the retry. */
+	 * flush puts its chunks back, tracking stops, the tick stops, dry runs
+	 * are answered, and last the state machine schedules the retry. */
 	n->handshake = handshake_new(p->conf->name, on_handshake_done, on_not_master, n);
 	n->cmd = conn_new(base, dns, handshake_ready, n->handshake);
 	n->flush = flush_new(base, n->cmd, ledger, store, on_redirect, n);
 	n->track = track_new(base, dns, n->cmd, ledger, &track_ops, n);
 	n->tick = tick_new(base, n->cmd, &tick_ops, n);
+	n->peek = peek_conn_new(n->cmd);
 	conn_on_lost(n->cmd, on_cmd_lost, n);
 	apply_conf(n, p->conf);
 	return n;
@@ -449,6 +452,7 @@ void node_free(struct node *n)
 	if (n == NULL)
 		return;
 	conn_close(n->cmd, "node removed");
+	peek_conn_free(n->peek);
 	flush_free(n->flush);
 	tick_free(n->tick);
 	track_free(n->track);
@@ -471,6 +475,7 @@ void node_stats(const struct node *n, struct shard_stats *st)
 {
 	st->address = n->address;
 	st->state = node_state_name(n->state);
+	st->up = n->state == NODE_CONNECTED;
 	st->paused = n->paused;
 	tick_stats(n->tick, st);
 	track_stats(n->track, st);
@@ -485,6 +490,11 @@ void node_stats(const struct node *n, struct shard_stats *st)
 char *node_slots_text(const struct node *n)
 {
 	return n->slots != NULL ? slot_set_format(n->slots) : xstrdup("");
+}
+
+struct peek_conn *node_peek(const struct node *n)
+{
+	return n->peek;
 }
 
 const struct policy *node_policy(const struct node *n)

@@ -78,6 +78,8 @@ bool node_owns(const struct node *n, const char *key, size_t klen);
  * and flush ones (the store's and the shard's are the shard's). */
 void node_stats(const struct node *n, struct shard_stats *st);
 const struct policy *node_policy(const struct node *n);
+/* Where a dry run asks this node for MEMORY USAGE (peek.h). */
+struct peek_conn *node_peek(const struct node *n);
 /* The node's slots as "0-5460 10923", or "" for every key; the caller frees it. */
 char *node_slots_text(const struct node *n);
 

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 
 #include "parse.h"
@@ -183,6 +185,40 @@ int parse_address(const char *s, struct parse_addr *out, const char **err)
 		return -1;
 	out->host = xstrndup(s, (size_t)(colon - s));
 	return 0;
+}
+
+/* Numeric only: a listening address is bound at start and at a reload,
+ * and resolving a name there could block the loop. */
+int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, const char **err)
+{
+	struct parse_addr a;
+	bool ok;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(s, "unix:", 5) == 0 || parse_address(s, &a, err) < 0) {
+		*err = "expected ADDRESS:PORT with a numeric address, such as 127.0.0.1:9479 or [::]:9479";
+		return -1;
+	}
+	if (inet_pton(AF_INET, a.host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)a.port);
+		*len = sizeof(*sin);
+		ok = true;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		ok = strchr(s, '[') != NULL && inet_pton(AF_INET6, a.host, &sin6->sin6_addr) == 1;
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)a.port);
+		*len = sizeof(*sin6);
+	}
+	parse_addr_free(&a);
+	if (!ok)
+		*err = "the address must be numeric (a name would be resolved while the daemon waits), "
+		       "such as 127.0.0.1:9479 or [::1]:9479";
+	return ok ? 0 : -1;
 }
 
 /* INFO replies are "field:value" lines: find the line that starts with

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct parse_addr {
 	bool is_unix;
@@ -21,6 +22,8 @@ int parse_bool(const char *s, bool *out, const char **err);	/* yes/no, true/fals
 /* host:port, [v6address]:port or unix:/path */
 int parse_address(const char *s, struct parse_addr *out, const char **err);
 void parse_addr_free(struct parse_addr *a);
+/* A TCP address to listen on: IPv4:port or [IPv6]:port, numeric. */
+int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, const char **err);
 /* The value of the "name:digits" line of an INFO reply; -1 when there is
  * no such line or its value is not a plain unsigned number. */
 int parse_info_uint(const char *info, const char *name, uint64_t *out);

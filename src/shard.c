@@ -17,7 +17,9 @@
 #include "handoff.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "node.h"
+#include "peek.h"
 #include "policy.h"
 #include "shard.h"
 #include "status.h"
@@ -49,6 +51,7 @@ struct shard {
 	struct handoff *handoff;	/* a cluster's: migrations keep their place */
 	struct node **nodes;
 	size_t nnodes;
+	struct peek *peek;		/* oldest and dry runs, over the nodes */
 	bool paused;
 	char *last_error;		/* the topology's or the store's */
 	double last_error_unix;
@@ -283,6 +286,31 @@ int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg,
 	return 0;
 }
 
+/* ---- looking without taking ------------------------------------------------------- */
+
+/* peek's question: which node would delete key, and its name when the
+ * shard has names for its nodes (a cluster or Sentinel shard). */
+static struct peek_conn *route(void *arg, const char *key, size_t klen, const char **node)
+{
+	struct shard *s = arg;
+	size_t i = owner_of(s, key, klen);
+
+	*node = s->kind != TOPOLOGY_STANDALONE && i < s->nnodes ? node_address(s->nodes[i]) : NULL;
+	return i < s->nnodes ? node_peek(s->nodes[i]) : NULL;
+}
+
+void shard_oldest_json(const struct shard *s, size_t n, struct json *j)
+{
+	peek_oldest_json(s->peek, n, j);
+}
+
+int shard_dry_run(struct shard *s, uint64_t n, peek_done_fn *done, void *arg, const char **why)
+{
+	if (n == 0)
+		n = s->nnodes ? policy_entries_to_flush(node_policy(s->nodes[0])) : s->conf->flush_num_entries_each_time;
+	return peek_dry_run(s->peek, n, done, arg, why);
+}
+
 void shard_set_paused(struct shard *s, bool paused)
 {
 	if (s->paused != paused)
@@ -332,6 +360,7 @@ struct shard *shard_new(struct event_base *base, struct evdns_base *dns, const s
 	stats_init(&s->retired);
 	store_params_of(s->conf, &sp);
 	s->store = store_new(base, state_dir, &sp, on_store_error, s);
+	s->peek = peek_new(store_ledger(s->store), route, s);
 	start_kind(s);
 	return s;
 }
@@ -380,9 +409,11 @@ void shard_free(struct shard *s)
 {
 	if (s == NULL)
 		return;
+	/* Nodes first: each answers the dry runs that wait for it. */
 	for (size_t i = 0; i < s->nnodes; i++)
 		node_free(s->nodes[i]);
 	free(s->nodes);
+	peek_free(s->peek, "shard removed");
 	topology_free(s->topo);
 	handoff_free(s->handoff);
 	store_free(s->store);
@@ -455,6 +486,10 @@ static void sum_nodes(const struct shard *s, struct shard_stats *st)
 		}
 		st->over_threshold |= ns.over_threshold;
 		st->flushing |= ns.flushing;
+		st->reconciling |= ns.reconciling;
+		if (!isnan(ns.reconcile_started_unix) &&
+		    (isnan(st->reconcile_started_unix) || ns.reconcile_started_unix > st->reconcile_started_unix))
+			st->reconcile_started_unix = ns.reconcile_started_unix;
 		if (!isnan(ns.last_flush_unix) && (isnan(st->last_flush_unix) || ns.last_flush_unix > st->last_flush_unix))
 			st->last_flush_unix = ns.last_flush_unix;
 		st->last_flush_entries += ns.last_flush_entries;
@@ -484,6 +519,7 @@ void shard_stats(const struct shard *s, struct shard_stats *st)
 		      : s->conf->address;
 	st->db = s->conf->db;
 	st->state = shard_state_name(shard_state(s));
+	st->up = shard_state(s) == SHARD_CONNECTED;
 	st->paused = s->paused;
 	sum_nodes(s, st);
 	st->reconcile_state = st->reconcile_state ? st->reconcile_state : "pending";
@@ -536,6 +572,27 @@ static void node_json(const struct node *n, size_t tracked, struct json *j)
 	json_key(j, "last_error");
 	json_str(j, st.last_error);
 	json_obj_end(j);
+}
+
+size_t shard_nseries(const struct shard *s)
+{
+	return s->kind == TOPOLOGY_STANDALONE ? 1 : 1 + s->nnodes;
+}
+
+size_t shard_series(const struct shard *s, struct shard_stats *st, struct metrics_series *series)
+{
+	shard_stats(s, &st[0]);
+	series[0] = (struct metrics_series){{{"shard", s->conf->name}}, 1, STATS_SHARD | STATS_NODE, &st[0]};
+	if (s->kind == TOPOLOGY_STANDALONE)
+		return 1;
+	series[0].scopes = STATS_SHARD;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		stats_init(&st[i + 1]);
+		node_stats(s->nodes[i], &st[i + 1]);
+		series[i + 1] = (struct metrics_series){
+			{{"shard", s->conf->name}, {"node", node_address(s->nodes[i])}}, 2, STATS_NODE, &st[i + 1]};
+	}
+	return 1 + s->nnodes;
 }
 
 void shard_status_json(struct shard *s, struct json *j)

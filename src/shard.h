@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "flush.h"
 #include "json.h"
+#include "peek.h"
 #include "stats.h"
 
 struct event_base;
@@ -53,6 +54,20 @@ void shard_set_paused(struct shard *s, bool paused);
  * Returns -1 with *why when a master it needs is not connected or is
  * already flushing. */
 int shard_flush_now(struct shard *s, uint64_t n, flush_done_fn *done, void *arg, const char **why);
+
+/* The n oldest tracked entries, as members of the reply (peek.h). */
+void shard_oldest_json(const struct shard *s, size_t n, struct json *j);
+/* What a flush of n (0: the policy's batch) would take now, taking
+ * nothing; done follows with the report (peek.h). */
+int shard_dry_run(struct shard *s, uint64_t n, peek_done_fn *done, void *arg, const char **why);
+
+struct metrics_series;
+/* The shard's metrics series (metrics.h) into series, their snapshots
+ * into st (both of shard_nseries(s) elements); returns how many.  A
+ * standalone shard is one series; a cluster or Sentinel shard one for the
+ * shard and one per node. */
+size_t shard_nseries(const struct shard *s);
+size_t shard_series(const struct shard *s, struct shard_stats *st, struct metrics_series *series);
 
 /* A snapshot of every status field (stats.h), summed over the nodes. */
 void shard_stats(const struct shard *s, struct shard_stats *st);

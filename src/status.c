@@ -5,33 +5,32 @@
 #include "config.h"
 
 #include <math.h>
-#include <stddef.h>
 #include <string.h>
 
 #include "conf.h"
+#include "hist.h"
 #include "json.h"
 #include "policy.h"
 #include "stats.h"
 #include "status.h"
 
-const struct stats_field stats_fields[] = {
-#define X(field, kind, doc) {#field, STATS_##kind, offsetof(struct shard_stats, field), doc},
-	SHARD_STATS(X)
-#undef X
-};
-const size_t stats_nfields = sizeof(stats_fields) / sizeof(stats_fields[0]);
-
-void stats_init(struct shard_stats *st)
+/* A histogram as {"count":N,"sum":S,"buckets":{"0.0001":n,...,"+Inf":N}},
+ * the buckets cumulative and labelled as in the metrics. */
+static void hist_json(const struct hist *h, struct json *j)
 {
-	memset(st, 0, sizeof(*st));
-	for (size_t i = 0; i < stats_nfields; i++) {
-		void *v = (char *)st + stats_fields[i].offset;
-
-		if (stats_fields[i].kind == STATS_UINT_OPT)
-			*(uint64_t *)v = STATS_UNKNOWN;
-		else if (stats_fields[i].kind == STATS_REAL)
-			*(double *)v = NAN;
+	json_obj_begin(j);
+	json_key(j, "count");
+	json_uint(j, h->count);
+	json_key(j, "sum");
+	json_double(j, round(h->sum * 1e6) / 1e6);
+	json_key(j, "buckets");
+	json_obj_begin(j);
+	for (size_t i = 0; i <= HIST_NBOUNDS; i++) {
+		json_key(j, hist_le(i));
+		json_uint(j, hist_cumulative(h, i));
 	}
+	json_obj_end(j);
+	json_obj_end(j);
 }
 
 static void field_json(const struct stats_field *f, const struct shard_stats *st, struct json *j)
@@ -61,6 +60,9 @@ static void field_json(const struct stats_field *f, const struct shard_stats *st
 		break;
 	case STATS_BOOL:
 		json_bool(j, *(const bool *)v);
+		break;
+	case STATS_HIST:
+		hist_json(v, j);
 		break;
 	}
 }
@@ -121,12 +123,4 @@ void status_fields_json(const struct shard_stats *st, struct json *j)
 {
 	for (size_t i = 0; i < stats_nfields; i++)
 		field_json(&stats_fields[i], st, j);
-}
-
-void stats_add_counters(struct shard_stats *to, const struct shard_stats *from)
-{
-	for (size_t i = 0; i < stats_nfields; i++)
-		if (stats_fields[i].kind == STATS_COUNTER)
-			*(uint64_t *)(void *)((char *)to + stats_fields[i].offset) +=
-				*(const uint64_t *)(const void *)((const char *)from + stats_fields[i].offset);
 }

@@ -57,6 +57,7 @@ struct track {
 	bool idle_usable;		/* false under LFU: SCAN order instead */
 	struct event *step_timer;
 	double recon_started;
+	double recon_started_unix;	/* for status: a stuck one can be alerted on */
 	uint64_t recon_runs_total;
 	uint64_t recon_added_total;
 	uint64_t events_total;
@@ -338,6 +339,7 @@ static void start_reconcile(struct track *t)
 	t->recon = RECON_RUNNING;
 	t->recon_runs_total++;
 	t->recon_started = time_mono();
+	t->recon_started_unix = time_now();
 	t->idle_usable = true;
 	t->mark = ledger_mark(t->ledger);
 	on_step(-1, 0, t);
@@ -440,6 +442,9 @@ void track_stats(const struct track *t, struct shard_stats *st)
 	uint32_t oldest = ledger_oldest_created(t->ledger);
 
 	st->reconcile_state = names[t->recon];
+	st->reconciling = t->recon == RECON_RUNNING;
+	if (t->recon_runs_total > 0)
+		st->reconcile_started_unix = t->recon_started_unix;
 	st->reconcile_runs_total = t->recon_runs_total;
 	st->reconcile_added_total = t->recon_added_total;
 	st->events_total = t->events_total;

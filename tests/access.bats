@@ -54,6 +54,14 @@ start_with() {
 	done
 	run grep -c "refused 'pause' from uid 65534" "$DAEMON_LOG"
 	assert_output 1
+	# Looking is reading: oldest and flush --dry-run are open like status
+	# (the shard is unknown, so the request got past the permission check).
+	for cmd in "oldest none" "flush --dry-run none"; do
+		# shellcheck disable=SC2086
+		run as 65534 65534 "" -- $cmd
+		assert_failure 1
+		assert_output --partial "no shard named 'none'"
+	done
 	daemon_stop
 }
 

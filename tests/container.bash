@@ -17,7 +17,7 @@
 #   ct_fini          stops whatever is left and unmounts
 #   ct_unavailable   why a container cannot boot here; empty when it can
 
-CT_MASK=(redis-server redis postgresql nginx memcached)
+CT_MASK=(redis-server redis postgresql nginx memcached prometheus prometheus-node-exporter)
 
 ct_unavailable() {
 	((EUID == 0)) || {

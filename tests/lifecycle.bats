@@ -84,6 +84,46 @@ two_shards() {
 	daemon_stop
 }
 
+# a_flush_runs_on_b: two shards; b (the later one) has 2000 keys and a
+# forced flush of them paced at 100 a second in flight, whose client waits.
+a_flush_runs_on_b() {
+	two_shards
+	sed -i 's/^\[shard:b\]$/[shard:b]\nflush_max_entries_per_sec = 100/' "$CONF"
+	daemon_start
+	wait_for shard_is b state connected
+	seq -f 'SET k:%g v' 1 2000 | redis_cli r2 >/dev/null
+	wait_for shard_is b tracked_entries 2000
+	ctl flush b 2000 >"$TEST_DIR/flush.out" 2>&1 3>&- &
+	record_pid flusher $!
+	wait_for shard_is b flushing true
+}
+
+@test "SIGTERM while a later shard's flush runs: the daemon exits 0, and its client is let go" {
+	# The ended flush makes the daemon recount its shards while it frees
+	# them: it must not meet one it freed already (AddressSanitizer says
+	# heap-use-after-free if it does; a plain build may crash).
+	a_flush_runs_on_b
+	daemon_stop
+	wait_gone "$(pid_of flusher)" 5
+	run cat "$TEST_DIR/flush.out"
+	assert_output --regexp 'gcs-flushctl: (node removed|gcs-flushd closed .* without replying)'
+}
+
+@test "a reload that removes a shard while its flush runs: the flush ends, its client hears, the rest goes on" {
+	a_flush_runs_on_b
+	conf_base
+	conf_shard a "unix:$(redis_sock r1)"
+	run ctl reload
+	assert_success
+	assert_output 'reloaded: removed b; 1 unchanged'
+	wait_gone "$(pid_of flusher)" 5
+	run cat "$TEST_DIR/flush.out"
+	assert_output --regexp 'gcs-flushctl: (node removed|shard removed)'
+	run ctl status
+	assert_success
+	daemon_stop
+}
+
 @test "a stale control socket left by a killed daemon is replaced" {
 	two_shards
 	daemon_start
