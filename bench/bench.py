@@ -76,7 +76,7 @@ class Env:
     def __init__(self, tmp, build, compare_build=None):
         self.tmp = tmp
         self.build = build
-        # another build's daemon, for before/after figures in the same run (scenario 8)
+        # another build's daemon, for before/after figures in the same run (scenario 9)
         self.compare_flushd = os.path.join(compare_build, "gcs-flushd") if compare_build else None
         self.procs = []
         self.pidlog = open(os.path.join(tmp, "pids"), "a")
@@ -1129,10 +1129,16 @@ unset multiplot
         return n / (time.monotonic() - t0)
 
     # ------------------------------------------------------------------
+    def s10_hold(self):
+        """Hold mode vs batch mode vs Redis's maxmemory + allkeys-lru: used_memory held at the threshold."""
+        from hold import HoldBench  # bench/hold.py
+        HoldBench(self, Failed, wait_for, log).run()
+
+    # ------------------------------------------------------------------
     def run(self):
         scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
                      ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards),
-                     ("8", self.s8_cluster), ("9", self.s9_tls)]
+                     ("8", self.s8_cluster), ("9", self.s9_tls), ("10", self.s10_hold)]
         only = set(self.args.only.split(",")) if self.args.only else None
         failed = []
         t_all = time.monotonic()
@@ -1205,8 +1211,8 @@ unset multiplot
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump({"mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": self.mach,
                        "timings_s": self.timings, "table": self.rows, "raw": self.raw}, f, indent=1)
-        print("\nbench: raw numbers in %s/results.{csv,json}, steady state in %s/steady_state_archive_{off,on}.csv and steady_state.png" % (
-            self.out, self.out))
+        print("\nbench: raw numbers in %s/results.{csv,json}, steady state in %s/steady_state_archive_{off,on}.csv and "
+              "steady_state.png, hold mode in hold_*.csv, hold_steady.png and hold_changing.png" % (self.out, self.out))
 
 
 def main():

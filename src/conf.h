@@ -26,6 +26,7 @@ enum conf_type {
 	CT_BOOL,	/* bool: yes/no, true/false, on/off, 1/0 */
 	CT_LOGLEVEL,	/* int: error, warning, notice, info, debug */
 	CT_MODE,	/* uint64_t, octal file mode */
+	CT_ENUM,	/* int: the index of one of the key's words (conf_enum_words) */
 };
 
 enum conf_scope {
@@ -61,6 +62,12 @@ struct conf_key {
 
 #define CONF_MAX_KEYS 64
 
+/* flush_mode's words, in this order (conf_keys.c). */
+enum flush_mode {
+	FLUSH_MODE_BATCH,	/* Ray's: up to N entries per period once over the threshold */
+	FLUSH_MODE_HOLD,	/* sample often, remove just what brings memory back to the line */
+};
+
 struct shard_conf {
 	char *name;
 	int line;			/* line of the [shard:NAME] header */
@@ -85,6 +92,8 @@ struct shard_conf {
 	double flush_period_secs;
 	uint64_t flush_num_entries_each_time;
 	uint64_t flush_max_entries_per_sec;
+	int flush_mode;			/* enum flush_mode */
+	double hold_interval_secs;
 	char *match;
 	bool archive;
 	uint64_t archive_max_bytes;
@@ -125,6 +134,12 @@ const struct conf_key *conf_key_find(const char *name);
 /* k's position in the table, which indexes source[] and key_line[]. */
 size_t conf_key_index(const struct conf_key *k);
 const char *conf_source_name(enum conf_source src);
+/* The words a CT_ENUM key takes, NULL-terminated, in the order of their
+ * values; NULL for a key of another type. */
+const char *const *conf_enum_words(const struct conf_key *k);
+/* "expected batch or hold": a CT_ENUM key's words, for an error message
+ * (a static buffer, good until the next call). */
+const char *conf_enum_expected(const struct conf_key *k);
 
 /* Loads and validates FILE. On failure returns NULL and appends one
  * "FILE:LINE: key: message" line per problem to errors. */

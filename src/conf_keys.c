@@ -43,6 +43,10 @@ static const struct conf_key conf_table[] = {
 	 0, "at most this many entries per flush"},
 	{"flush_max_entries_per_sec", CS_POLICY, CT_UINT, S(flush_max_entries_per_sec), "100000", 0, 1e9,
 	 0, "pacing within a flush; 0 means no limit"},
+	{"flush_mode", CS_POLICY, CT_ENUM, S(flush_mode), "batch", NOLIMIT,
+	 0, "batch (Ray's: N entries per period) or hold (hold used_memory at the threshold)"},
+	{"hold_interval_secs", CS_POLICY, CT_SECS, S(hold_interval_secs), "0.1", 0.01, 60,
+	 0, "in hold mode, how often used_memory is read and the flush corrected"},
 	{"match", CS_POLICY, CT_STR, S(match), "*", NOLIMIT,
 	 0, "space-separated glob patterns of the keys that are entries"},
 	{"archive", CS_POLICY, CT_BOOL, S(archive), "yes", NOLIMIT,
@@ -101,6 +105,64 @@ _Static_assert(ARRAY_SIZE(conf_table) <= CONF_MAX_KEYS, "raise CONF_MAX_KEYS");
 
 static const char *const source_names[] = {"default", "config", "shard", "runtime"};
 
+/* The words of each CT_ENUM key, in the order of their values (the enum
+ * beside the key's field in conf.h).  A key's type and bounds live in the
+ * table above; its words here, so that the table keeps one shape. */
+static const char *const flush_mode_words[] = {"batch", "hold", NULL};
+
+static const struct {
+	const char *key;
+	const char *const *words;
+} enum_words[] = {
+	{"flush_mode", flush_mode_words},
+};
+
+const char *const *conf_enum_words(const struct conf_key *k)
+{
+	for (size_t i = 0; k->type == CT_ENUM && i < ARRAY_SIZE(enum_words); i++)
+		if (strcmp(enum_words[i].key, k->name) == 0)
+			return enum_words[i].words;
+	return NULL;
+}
+
+/* A CT_ENUM key's words; one without any is a bug in the tables. */
+static const char *const *words_of(const struct conf_key *k)
+{
+	const char *const *w = conf_enum_words(k);
+
+	if (w == NULL)
+		abort();
+	return w;
+}
+
+const char *conf_enum_expected(const struct conf_key *k)
+{
+	static char msg[128];
+	const char *const *w = words_of(k);
+	size_t n = 0, len;
+
+	while (w[n] != NULL)
+		n++;
+	len = (size_t)snprintf(msg, sizeof(msg), "expected");
+	for (size_t i = 0; i < n && len < sizeof(msg); i++)
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, "%s%s", i == 0 ? " " : i + 1 == n ? " or " : ", ",
+					w[i]);
+	return msg;
+}
+
+static int enum_parse(const struct conf_key *k, const char *text, int *out)
+{
+	const char *const *w = words_of(k);
+
+	for (int i = 0; w[i] != NULL; i++) {
+		if (strcmp(w[i], text) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 const struct conf_key *conf_keys(size_t *n)
 {
 	*n = ARRAY_SIZE(conf_table);
@@ -147,7 +209,7 @@ int conf_set_value(const struct conf_key *k, void *base, const char *text, const
 	uint64_t u;
 	double d;
 	bool b;
-	int lvl;
+	int lvl, word;
 
 	switch (k->type) {
 	case CT_STR:
@@ -185,6 +247,13 @@ int conf_set_value(const struct conf_key *k, void *base, const char *text, const
 		}
 		*(int *)slot = lvl;
 		return 0;
+	case CT_ENUM:
+		if (enum_parse(k, text, &word) < 0) {
+			*err = conf_enum_expected(k);
+			return -1;
+		}
+		*(int *)slot = word;
+		return 0;
 	case CT_MODE: {
 		char *end;
 		unsigned long m = strtoul(text, &end, 8);
@@ -221,7 +290,7 @@ void conf_copy_value(const struct conf_key *k, void *dst, const void *src)
 	case CT_BOOL:
 		*(bool *)conf_field(dst, k) = *(bool *)conf_field(src, k);
 		break;
-	case CT_LOGLEVEL:
+	case CT_LOGLEVEL: case CT_ENUM:
 		*(int *)conf_field(dst, k) = *(int *)conf_field(src, k);
 		break;
 	case CT_STR:
@@ -240,7 +309,7 @@ bool conf_value_equal(const struct conf_key *k, const void *a, const void *b)
 		return *(double *)conf_field(a, k) == *(double *)conf_field(b, k);
 	case CT_BOOL:
 		return *(bool *)conf_field(a, k) == *(bool *)conf_field(b, k);
-	case CT_LOGLEVEL:
+	case CT_LOGLEVEL: case CT_ENUM:
 		return *(int *)conf_field(a, k) == *(int *)conf_field(b, k);
 	}
 	return false;
@@ -266,6 +335,9 @@ void conf_format_value(const struct conf_key *k, const void *base, struct buf *o
 		break;
 	case CT_LOGLEVEL:
 		buf_puts(out, log_level_name((enum log_level) * (int *)conf_field(base, k)));
+		break;
+	case CT_ENUM:
+		buf_puts(out, words_of(k)[*(int *)conf_field(base, k)]);
 		break;
 	}
 }

@@ -123,6 +123,7 @@ struct chunk {
 	uint16_t ord[FLUSH_CHUNK_MAX];	/* each entry's place in creation order */
 	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
 	size_t n;
+	bool deleting;			/* its UNLINK or compare-and-delete is sent */
 	bool unsynced;			/* archived in memory, waiting for the sync */
 	struct group g[FLUSH_CHUNK_MAX];
 	size_t ngroups;
@@ -154,6 +155,8 @@ struct flush {
 
 	bool running;
 	bool stopping;			/* start no more chunks; finish when none is left */
+	bool quiet;			/* log cycles at debug (hold mode runs ten a second) */
+	uint64_t deletes_sent;		/* entries whose deleting command was sent, ever */
 	uint64_t max_per_sec;
 	uint64_t to_take;		/* entries not yet taken into a chunk */
 	struct flush_result res;
@@ -195,9 +198,10 @@ static void finish(struct flush *f)
 	f->flush_cycles_total++;
 	f->last_flush_entries = f->res.flushed;
 	f->last_flush_unix = time_now();
-	log_info("shard %s: flushed %llu entries (%llu already gone) in %.3fs%s%s", f->name,
-		 (unsigned long long)f->res.flushed, (unsigned long long)f->res.already_gone, f->res.seconds,
-		 f->error ? "; stopped: " : "", f->error ? f->error : "");
+	log_msg(f->quiet && f->error == NULL ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		"shard %s: flushed %llu entries (%llu already gone) in %.3fs%s%s", f->name,
+		(unsigned long long)f->res.flushed, (unsigned long long)f->res.already_gone, f->res.seconds,
+		f->error ? "; stopped: " : "", f->error ? f->error : "");
 	f->done = NULL;
 	if (done != NULL)
 		done(arg, &f->res);
@@ -212,6 +216,7 @@ static struct chunk *chunk_new(struct flush *f)
 
 	c->f = f;
 	c->n = 0;
+	c->deleting = false;
 	c->unsynced = false;
 	c->error = NULL;
 	buf_init(&c->cmp);
@@ -485,6 +490,8 @@ static void send_unlink(struct chunk *c)
 	size_t lens[FLUSH_CHUNK_MAX + 1];
 
 	step_begin(c);
+	c->deleting = true;
+	c->f->deletes_sent += c->n;
 	for (size_t k = 0; k < c->ngroups; k++) {
 		struct group *g = &c->g[k];
 		int argc = 1;
@@ -658,6 +665,8 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 			chunk_failed(c, "archive: %s; nothing deleted", err);	/* releases c */
 		} else {
 			c->unsynced = false;
+			c->deleting = true;
+			f->deletes_sent += c->n;
 			f->archived_entries_total += c->n;
 			i++;
 			send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
@@ -799,6 +808,44 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 bool flush_running(const struct flush *f)
 {
 	return f->running;
+}
+
+/* Entries in chunks whose deleting command is not sent yet (hold's view). */
+static uint64_t undeleted(const struct flush *f)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < f->inflight; i++)
+		n += f->chunks[i]->deleting ? 0 : f->chunks[i]->n;
+	return n;
+}
+
+void flush_progress(const struct flush *f, uint64_t *deletes_sent, uint64_t *pending)
+{
+	*deletes_sent = f->deletes_sent;
+	*pending = f->running ? (f->stopping ? 0 : f->to_take) + undeleted(f) : 0;
+}
+
+int flush_retarget(struct flush *f, uint64_t pending)
+{
+	uint64_t taken = undeleted(f);
+
+	if (!f->running || f->stopping)
+		return -1;
+	f->res.requested -= f->to_take;
+	f->to_take = pending > taken ? pending - taken : 0;
+	f->res.requested += f->to_take;
+	/* Go on now unless pacing's timer will; with nothing to take, end as chunks settle. */
+	if (f->to_take > 0 && !event_pending(f->next_chunk, EV_TIMEOUT, NULL))
+		on_next_chunk(-1, 0, f);
+	else
+		maybe_finish(f);
+	return 0;
+}
+
+void flush_set_quiet(struct flush *f, bool quiet)
+{
+	f->quiet = quiet;
 }
 
 void flush_stop(struct flush *f, const char *why)

@@ -97,6 +97,20 @@ void flush_free(struct flush *f);
  * already running.  done is called once, when the cycle ends. */
 int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, const char **why);
 bool flush_running(const struct flush *f);
+/* For hold mode, which re-decides at every reading.  deletes_sent: entries
+ * whose deleting command (UNLINK, compare-and-delete) has been sent, ever;
+ * a reading sent after them on the same connection sees them gone.
+ * pending: entries the running cycle will still delete and has not sent
+ * such a command for (0 when none runs or it is stopping). */
+void flush_progress(const struct flush *f, uint64_t *deletes_sent, uint64_t *pending);
+/* The running cycle is to leave `pending` entries still to delete, as
+ * flush_progress counts them: fewer ends it sooner (no error; chunks
+ * already taken still settle), more extends it.  -1 when no cycle runs
+ * or it is stopping. */
+int flush_retarget(struct flush *f, uint64_t pending);
+/* Cycles are logged at debug rather than info (hold mode runs up to ten a
+ * second); a cycle that stops on an error is still logged at info. */
+void flush_set_quiet(struct flush *f, bool quiet);
 /* Ends the cycle after the chunk in flight (pause). */
 void flush_stop(struct flush *f, const char *why);
 /* The connection is gone (flush hears of it by itself, through

@@ -331,11 +331,11 @@ static char *error_cell(json_t *shard, double now)
 	return cell;
 }
 
-enum { COL_SHARD, COL_STATE, COL_ADDRESS, COL_DB, COL_USED, COL_THRESHOLD, COL_OVER,
+enum { COL_SHARD, COL_STATE, COL_ADDRESS, COL_DB, COL_USED, COL_THRESHOLD, COL_OVER, COL_MODE,
        COL_PAUSED, COL_TRACKED, COL_FLUSHED, COL_LAST_FLUSH, COL_ERROR, NCOLS };
 
 static const char *const col_names[NCOLS] = {
-	"SHARD", "STATE", "ADDRESS", "DB", "USED", "THRESHOLD", "OVER", "PAUSED", "TRACKED", "FLUSHED",
+	"SHARD", "STATE", "ADDRESS", "DB", "USED", "THRESHOLD", "OVER", "MODE", "PAUSED", "TRACKED", "FLUSHED",
 	"LAST-FLUSH", "LAST-ERROR",
 };
 
@@ -369,6 +369,7 @@ static void shard_row(json_t *s, double now, char **cell)
 	cell[COL_USED] = size_cell(json_object_get(s, "used_memory"));
 	cell[COL_THRESHOLD] = size_cell(json_object_get(s, "flush_when_at_least_bytes"));
 	cell[COL_OVER] = yes_no_cell(json_object_get(s, "over_threshold"));
+	cell[COL_MODE] = text(s, "flush_mode");
 	cell[COL_PAUSED] = yes_no_cell(json_object_get(s, "paused"));
 	cell[COL_TRACKED] = count_cell(json_object_get(s, "tracked_entries"));
 	cell[COL_FLUSHED] = count_cell(json_object_get(s, "flushed_entries_total"));

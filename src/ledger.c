@@ -293,6 +293,27 @@ bool ledger_flushable(const struct ledger *l)
 	return e != NULL && !entry_flag(e, LEDGER_F_MARK);
 }
 
+size_t ledger_sample(const struct ledger *l, ledger_want_fn *want, void *arg, uint64_t step,
+		     const struct ledger_entry **out, size_t max)
+{
+	size_t n = 0;
+	uint64_t i = 0;
+
+	if (step == 0)
+		step = 1;
+	for (const struct ledger_entry *e = l->head; e != NULL && n < max; e = entry_next(e)) {
+		if (entry_flag(e, LEDGER_F_CURSOR))
+			continue;
+		if (entry_flag(e, LEDGER_F_MARK))
+			break;
+		if (want != NULL && !want(arg, e->key, e->klen))
+			continue;
+		if (i++ % step == 0)
+			out[n++] = e;
+	}
+	return n;
+}
+
 uint32_t ledger_oldest_created(const struct ledger *l)
 {
 	for (const struct ledger_entry *e = l->head; e != NULL; e = entry_next(e))

@@ -76,6 +76,13 @@ void ledger_cursor_free(struct ledger *l, struct ledger_entry *cursor);
  * head, before the cursor: a later cursor sees them. */
 size_t ledger_take_where(struct ledger *l, struct ledger_entry *cursor, ledger_want_fn *want, void *arg,
 			 struct ledger_entry **out, size_t max);
+/* Up to max keys for hold mode's sample of what the next flush removes:
+ * of the entries want() accepts (all, when NULL), the oldest and every
+ * step-th after it, passing flush cursors and stopping at a
+ * reconciliation mark (where a flush stops too).  Returns how many; they
+ * live until the ledger changes. */
+size_t ledger_sample(const struct ledger *l, ledger_want_fn *want, void *arg, uint64_t step,
+		     const struct ledger_entry **out, size_t max);
 /* The deletion happened (or the key was gone): logs it and frees e. */
 void ledger_done(struct ledger *l, struct ledger_entry *e);
 /* The deletion did not happen: puts entries back at the head, in order,

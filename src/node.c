@@ -248,7 +248,46 @@ static int on_policy_flush(void *owner, uint64_t count)
 		log_debug("shard %s: over the threshold but nothing to flush yet", n->name);
 		return -1;
 	}
+	flush_set_quiet(n->flush, tick_policy(n->tick)->flush_mode == FLUSH_MODE_HOLD);
 	return flush_start(n->flush, count, on_flush_done, n, &why);
+}
+
+/* Hold mode's view of the node's flush and entries.  A cluster node's
+ * share of the tracked entries is counted by its slots' share (only for
+ * the estimate without MEMORY USAGE, where an overstated size is safe). */
+static void on_tick_view(void *owner, struct tick_flush_view *v)
+{
+	struct node *n = owner;
+	uint64_t all = ledger_count(n->ledger);
+
+	flush_progress(n->flush, &v->deletes_sent, &v->pending);
+	v->tracked = n->slots == NULL ? all : all * slot_set_count(n->slots) / SLOT_COUNT;
+	v->running = flush_running(n->flush);
+	v->forced = v->running && n->caller_done != NULL;
+}
+
+static int on_tick_retarget(void *owner, uint64_t count)
+{
+	struct node *n = owner;
+
+	if (n->paused)
+		return -1;
+	return flush_retarget(n->flush, count);
+}
+
+/* The oldest of the node's own entries, for MEMORY USAGE. */
+static size_t on_tick_sample(void *owner, uint64_t step, const char **keys, size_t *lens, size_t max)
+{
+	struct node *n = owner;
+	const struct ledger_entry *e[HOLD_SAMPLES];
+	size_t got = ledger_sample(n->ledger, n->slots != NULL ? wants : NULL, n, step, e,
+				   max < HOLD_SAMPLES ? max : HOLD_SAMPLES);
+
+	for (size_t i = 0; i < got; i++) {
+		keys[i] = e[i]->key;
+		lens[i] = e[i]->klen;
+	}
+	return got;
 }
 
 int node_flush_now(struct node *n, uint64_t count, flush_done_fn *done, void *arg, const char **why)
@@ -260,6 +299,7 @@ int node_flush_now(struct node *n, uint64_t count, flush_done_fn *done, void *ar
 	n->caller_done = done;
 	n->caller_arg = arg;
 	tick_record_flush(n->tick);
+	flush_set_quiet(n->flush, false);
 	if (flush_start(n->flush, count, on_flush_done, n, why) < 0) {
 		n->caller_done = NULL;
 		return -1;
@@ -296,7 +336,9 @@ static void on_tick_changed(void *owner)
 	changed(owner);
 }
 
-static const struct tick_ops tick_ops = {on_policy_flush, on_ticked, on_part_error, on_tick_changed};
+static const struct tick_ops tick_ops = {
+	on_policy_flush, on_ticked, on_part_error, on_tick_changed, on_tick_view, on_tick_retarget, on_tick_sample,
+};
 
 /* ---- parameters by value ------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "peek.h"
+#include "policy.h"
 #include "shard.h"
 #include "status.h"
 #include "store.h"
@@ -441,11 +442,36 @@ static const size_t *node_counts(struct shard *s)
 	return s->counts;
 }
 
+/* Hold mode's figures from a node's: the bytes per entry as the nodes'
+ * mean, growth and lazy-free bytes summed, the latest correction, capped
+ * if any node is (the counters are summed with the others). */
+static void add_hold(struct shard_stats *st, const struct shard_stats *ns, size_t *nbytes)
+{
+	st->flush_mode = ns->flush_mode;
+	if (!isnan(ns->hold_bytes_per_entry)) {
+		st->hold_bytes_per_entry = ((isnan(st->hold_bytes_per_entry) ? 0 : st->hold_bytes_per_entry) *
+						    (double)*nbytes + ns->hold_bytes_per_entry) / (double)(*nbytes + 1);
+		(*nbytes)++;
+		st->hold_growth_bytes_per_s = (isnan(st->hold_growth_bytes_per_s) ? 0 : st->hold_growth_bytes_per_s) +
+					      ns->hold_growth_bytes_per_s;
+		st->hold_lazyfree_bytes = (isnan(st->hold_lazyfree_bytes) ? 0 : st->hold_lazyfree_bytes) +
+					  ns->hold_lazyfree_bytes;
+	}
+	if (!isnan(ns->hold_last_correction_unix) &&
+	    (isnan(st->hold_last_correction_unix) || ns->hold_last_correction_unix > st->hold_last_correction_unix)) {
+		st->hold_last_correction_entries = ns->hold_last_correction_entries;
+		st->hold_last_correction_bytes = ns->hold_last_correction_bytes;
+		st->hold_last_correction_unix = ns->hold_last_correction_unix;
+	}
+	st->hold_capped |= ns->hold_capped;
+}
+
 /* The shard's figures from its nodes': counters summed (the removed
  * nodes' included), memory summed, flags if any node's is set. */
 static void sum_nodes(const struct shard *s, struct shard_stats *st)
 {
 	double age = NAN;
+	size_t nbytes = 0;
 
 	stats_add_counters(st, &s->retired);
 	for (size_t i = 0; i < s->nnodes; i++) {
@@ -476,6 +502,7 @@ static void sum_nodes(const struct shard *s, struct shard_stats *st)
 		st->flush_when_at_least_bytes = ns.flush_when_at_least_bytes;
 		st->flush_period_secs = ns.flush_period_secs;
 		st->flush_num_entries_each_time = ns.flush_num_entries_each_time;
+		add_hold(st, &ns, &nbytes);
 	}
 	st->used_memory_age_s = age;
 }
@@ -509,6 +536,7 @@ void shard_stats(const struct shard *s, struct shard_stats *st)
 		st->flush_when_at_least_bytes = s->conf->flush_when_at_least_bytes;
 		st->flush_period_secs = s->conf->flush_period_secs;
 		st->flush_num_entries_each_time = s->conf->flush_num_entries_each_time;
+		st->flush_mode = policy_mode_name(s->conf->flush_mode);
 	}
 }
 

@@ -50,6 +50,22 @@
 	X(flush_period_secs, REAL, NODE, "gcs_flushd_flush_period_seconds", "the effective period") \
 	X(flush_num_entries_each_time, UINT, NODE, "gcs_flushd_flush_batch_entries", "the effective entries per flush") \
 	X(over_threshold, BOOL, NODE, "gcs_flushd_over_threshold", "the last reading is at or above the threshold") \
+	X(flush_mode, TEXT, NODE, NOMETRIC, "the effective flush mode: batch or hold") \
+	X(hold_bytes_per_entry, REAL, NODE, "gcs_flushd_hold_entry_bytes", \
+	  "hold: bytes an entry about to be flushed holds (MEMORY USAGE), or null") \
+	X(hold_growth_bytes_per_s, REAL, NODE, "gcs_flushd_hold_growth_bytes_per_second", \
+	  "hold: how fast used_memory grows besides the flushing, bytes/s") \
+	X(hold_lazyfree_bytes, REAL, NODE, "gcs_flushd_hold_lazyfree_bytes", \
+	  "hold: bytes Redis was still freeing at the last reading, taken off it") \
+	X(hold_last_correction_entries, REAL, NODE, "gcs_flushd_hold_last_correction_entries", \
+	  "hold: entries the last correction added (< 0: took off) the flush") \
+	X(hold_last_correction_bytes, REAL, NODE, "gcs_flushd_hold_last_correction_bytes", \
+	  "hold: how far over the line it predicted memory then, bytes") \
+	X(hold_last_correction_unix, REAL, NODE, "gcs_flushd_hold_last_correction_time_seconds", \
+	  "hold: when the last correction was made, unix seconds") \
+	X(hold_capped, BOOL, NODE, "gcs_flushd_hold_capped", "hold: the last reading wanted more than the caps allow") \
+	X(hold_capped_total, COUNTER, NODE, "gcs_flushd_hold_capped_total", \
+	  "hold: readings whose correction the caps cut short") \
 	X(tracked_entries, UINT, SHARD, "gcs_flushd_tracked_entries", "entries in the ledger") \
 	X(oldest_entry_age_s, REAL, SHARD, "gcs_flushd_oldest_entry_age_seconds", \
 	  "seconds since the oldest tracked entry was created") \

@@ -67,8 +67,8 @@ static void field_json(const struct stats_field *f, const struct shard_stats *st
 	}
 }
 
-/* One setting's effective value: the policy's for its three fields (they
- * may come from the runtime hash), else the config's. */
+/* One setting's effective value: the policy's for its runtime fields
+ * (they may come from the runtime hash), else the config's. */
 static void setting_json(const struct conf_key *k, const struct shard_conf *sc, const struct policy *p,
 			 struct buf *text, struct json *j)
 {
@@ -77,7 +77,9 @@ static void setting_json(const struct conf_key *k, const struct shard_conf *sc, 
 
 	json_key(j, "value");
 	if (f >= 0) {
-		if (k->type == CT_SECS)
+		if (policy_field_word(p, f) != NULL)
+			json_str(j, policy_field_word(p, f));
+		else if (k->type == CT_SECS)
 			json_double(j, policy_field_value(p, f));
 		else
 			json_uint(j, (uint64_t)policy_field_value(p, f));
@@ -85,7 +87,7 @@ static void setting_json(const struct conf_key *k, const struct shard_conf *sc, 
 	} else {
 		buf_reset(text);
 		conf_format_value(k, sc, text);
-		if (k->type == CT_STR)
+		if (k->type == CT_STR || k->type == CT_ENUM)
 			json_str(j, text->data);
 		else if (k->type == CT_BOOL)
 			json_bool(j, strcmp(text->data, "yes") == 0);

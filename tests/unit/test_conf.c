@@ -150,6 +150,8 @@ static void test_defaults_and_inheritance(void)
 	ok(c->shards[1]->db == 3 && c->shards[1]->addr.port == 7000, "db and port");
 	ok(c->shards[0]->archive && c->shards[0]->flush_max_entries_per_sec == 100000, "archive and pacing defaults");
 	ok(c->shards[0]->secret == NULL, "no secret without a password");
+	ok(c->shards[0]->flush_mode == FLUSH_MODE_BATCH && c->shards[1]->hold_interval_secs == 0.1,
+	   "Ray's batch mode by default; a hold interval of 0.1 s");
 	ok(conf_shard_find(c, "b") == c->shards[1] && conf_shard_find(c, "zz") == NULL, "shard lookup");
 	conf_free(c);
 
@@ -160,6 +162,55 @@ static void test_defaults_and_inheritance(void)
 	c = load("; comment\n# comment\n[policy]\n  flush_period_secs = 3 ; inline\n\n[shard:x-1.y_2]\naddress=unix:/s\n");
 	ok(c != NULL && c->shards[0]->flush_period_secs == 3, "comments, indentation and inline comments");
 	conf_free(c);
+}
+
+/* flush_mode: a word in the file, an index in the struct, a word again
+ * when formatted; per shard over [policy]; part of a shard's settings. */
+static void test_flush_mode(void)
+{
+	struct conf *c = load("[policy]\nflush_mode = hold\nhold_interval_secs = 0.05\n"
+			      "[shard:a]\naddress = unix:/a\n[shard:b]\naddress = unix:/b\nflush_mode = batch\n");
+	const struct conf_key *k = conf_key_find("flush_mode");
+	struct buf text;
+
+	ok(c != NULL, "flush_mode and hold_interval_secs load");
+	if (c == NULL)
+		return;
+	buf_init(&text);
+	ok(c->shards[0]->flush_mode == FLUSH_MODE_HOLD && c->shards[0]->source[conf_key_index(k)] == SRC_CONFIG,
+	   "hold from [policy]");
+	ok(c->shards[0]->hold_interval_secs == 0.05, "hold interval from [policy]");
+	ok(c->shards[1]->flush_mode == FLUSH_MODE_BATCH && c->shards[1]->source[conf_key_index(k)] == SRC_SHARD,
+	   "a shard overrides the mode");
+	conf_format_value(k, c->shards[0], &text);
+	is_str(text.data, "hold", "the mode is formatted as its word");
+	ok(conf_enum_words(conf_key_find("flush_period_secs")) == NULL, "a number has no words");
+	buf_free(&text);
+	conf_free(c);
+	fails_with("[policy]\nflush_mode = fast\n", PATH ":2: flush_mode: 'fast': expected batch or hold",
+		   "bad flush mode");
+	fails_with("[shard:a]\naddress = unix:/a\nhold_interval_secs = 0.001\n",
+		   PATH ":3: hold_interval_secs: '0.001' is out of range (0.01 to 60)", "hold interval out of range");
+
+	{
+		struct conf *a = load("[shard:a]\naddress = unix:/a\nflush_mode = hold\n");
+		struct conf *b = load("[shard:a]\naddress = unix:/a\n");
+		struct shard_conf *d;
+
+		ok(a != NULL && b != NULL, "the same shard in hold and in batch mode loads");
+		if (a == NULL || b == NULL) {
+			conf_free(a);
+			conf_free(b);
+			return;
+		}
+		ok(!conf_shard_equal(a->shards[0], b->shards[0]) && conf_shard_conn_equal(a->shards[0], b->shards[0]),
+		   "a change of mode is a change of settings, not of connection");
+		d = conf_shard_dup(a->shards[0]);
+		ok(d->flush_mode == FLUSH_MODE_HOLD && conf_shard_equal(d, a->shards[0]), "a copy keeps the mode");
+		conf_shard_free(d);
+		conf_free(a);
+		conf_free(b);
+	}
 }
 
 static void test_equality(void)
@@ -338,6 +389,7 @@ int main(void)
 	test_scalars();
 	test_addresses();
 	test_defaults_and_inheritance();
+	test_flush_mode();
 	test_equality();
 	test_copies();
 	test_info();

@@ -127,6 +127,35 @@ static void test_flushable(void)
 	ledger_free(l);
 }
 
+/* ledger_sample: every step-th of the oldest keys, up to a mark. */
+static void test_sample(void)
+{
+	struct ledger *l = ledger_new();
+	const struct ledger_entry *v[8];
+	struct ledger_entry *mark;
+	size_t n;
+
+	ok(ledger_sample(l, NULL, NULL, 3, v, 8) == 0, "sample: nothing in an empty ledger");
+	add(l, "k0");
+	add(l, "k1");
+	add(l, "k2");
+	add(l, "k3");
+	add(l, "k4");
+	add(l, "k5");
+	add(l, "k6");
+	n = ledger_sample(l, NULL, NULL, 3, v, 8);
+	ok(n == 3 && memcmp(v[0]->key, "k0", 2) == 0 && memcmp(v[1]->key, "k3", 2) == 0 &&
+	   memcmp(v[2]->key, "k6", 2) == 0, "sample: the oldest and every third after it");
+	ok(ledger_sample(l, NULL, NULL, 1, v, 2) == 2 && memcmp(v[1]->key, "k1", 2) == 0, "sample: at most max keys");
+	ok(ledger_sample(l, NULL, NULL, 0, v, 8) == 7, "sample: a step of 0 is 1");
+	mark = ledger_mark(l);
+	add(l, "k7");
+	ledger_insert_before(l, mark, "g0", 2, 50);
+	n = ledger_sample(l, NULL, NULL, 4, v, 8);
+	ok(n == 2 && memcmp(v[1]->key, "k4", 2) == 0, "sample: stops at a mark, as a flush does");
+	ledger_free(l);
+}
+
 /* A take for one node: keys starting with 'a' are "ours". */
 static bool wants_a(void *arg, const char *key, size_t klen)
 {
@@ -150,6 +179,12 @@ static void test_take_where(void)
 	add(l, "b3");
 	cur = ledger_cursor_new(l);
 	ok(ledger_flushable(l), "a cursor at the head does not hold flushes back");
+	{
+		const struct ledger_entry *sv[8];
+
+		ok(ledger_sample(l, wants_a, NULL, 1, sv, 8) == 3 && strcmp(sv[0]->key, "a1") == 0 &&
+		   strcmp(sv[2]->key, "a3") == 0, "a sample takes a node's own keys, passing a cursor");
+	}
 	n = ledger_take_where(l, cur, wants_a, NULL, v, 2);
 	ok(n == 2 && strcmp(v[0]->key, "a1") == 0 && v[1]->key[1] == '2', "the two oldest wanted, in order");
 	check_order(l, "b1 b2 | a3 b3", "the others stay where they were; the cursor (|) is past what was seen");
@@ -377,6 +412,7 @@ int main(void)
 	test_order();
 	test_marks();
 	test_flushable();
+	test_sample();
 	test_take_where();
 	test_index_growth();
 	test_persistence();
