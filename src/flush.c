@@ -16,12 +16,13 @@
  * cannot be written, nothing of the chunk is deleted and the cycle stops;
  * the next one tries again.
  *
- * Owns the cycle and its chunks.  From the ledger it only takes, settles
- * and puts back (creation order is tracking's); archive records go
- * through the store, which decides whether flushing may delete at all. */
+ * Owns the cycle: taking chunks, pacing them, the group commit, the
+ * counts.  A chunk's own commands and replies are chunk.c's.  From the
+ * ledger it only takes, settles and puts back (creation order is
+ * tracking's); archive records go through the store, which decides
+ * whether flushing may delete at all. */
 #include "config.h"
 
-#include <hiredis/hiredis.h>
 #include <event2/event.h>
 #include <math.h>
 #include <stdarg.h>
@@ -29,157 +30,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "archive.h"
 #include "conn.h"
 #include "flush.h"
+#include "flush_int.h"
 #include "hist.h"
 #include "ledger.h"
 #include "log.h"
-#include "sha1.h"
-#include "slot.h"
 #include "store.h"
 #include "timer.h"
 #include "util.h"
 
-/* The scripts carry no "#!lua flags=..." line, on purpose: Redis 7 runs a
- * script without one in its EVAL compatibility mode, where only a call to
- * a deny-oom command is refused over maxmemory.  DUMP, PTTL and UNLINK are
- * not, so both scripts run when memory is full, exactly when they are
- * needed (faults.bats checks it).  A shebang would need allow-oom for
- * that, and is a syntax error to Redis 6 and older.
- *
- * Under an ACL, a command a script may not call fails with "ERR The user
- * executing the script can't run this command", which does not say which:
- * so each script first asks Redis (7.0 and later: redis.acl_check_cmd)
- * for every command it calls, and names the one refused.  EVAL has
- * already checked the keys themselves.
- *
- * DUMP and PTTL of every key: nil and -2 for a key that is gone. */
-#define SCRIPT_ACL_CHECK(cmds)								\
-	"if redis.acl_check_cmd and KEYS[1] then\n"					\
-	"  for _, c in ipairs({" cmds "}) do\n"						\
-	"    if not redis.acl_check_cmd(c, KEYS[1]) then\n"				\
-	"      return redis.error_reply(\"NOPERM this user has no permissions to run the '\" .. c ..\n"	\
-	"        \"' command (called by gcs-flushd's script)\")\n"			\
-	"    end\n"									\
-	"  end\n"									\
-	"end\n"
-
-static const char dump_script[] =
-	SCRIPT_ACL_CHECK("'dump', 'pttl'")
-	"local r = {}\n"
-	"for i, k in ipairs(KEYS) do\n"
-	"  r[2 * i - 1] = redis.call('DUMP', k)\n"
-	"  r[2 * i] = redis.call('PTTL', k)\n"
-	"end\n"
-	"return r\n";
-
-/* Per key: 1 deleted, 0 already gone, -1 changed since it was archived.
- * ARGV[i] is the archived payload itself when small (FLUSH_CMP_INLINE_MAX),
- * else its SHA-1 in hex.  The two cannot be confused: a DUMP payload ends
- * in a 2-byte RDB version whose high byte is 0, which no hex digit is. */
-static const char cad_script[] =
-	SCRIPT_ACL_CHECK("'dump', 'unlink'")
-	"local r = {}\n"
-	"for i, k in ipairs(KEYS) do\n"
-	"  local d = redis.call('DUMP', k)\n"
-	"  local a = ARGV[i]\n"
-	"  if not d then\n"
-	"    r[i] = 0\n"
-	"  elseif d == a or (#a == 40 and redis.sha1hex(d) == a) then\n"
-	"    redis.call('UNLINK', k)\n"
-	"    r[i] = 1\n"
-	"  else\n"
-	"    r[i] = -1\n"
-	"  end\n"
-	"end\n"
-	"return r\n";
-
-struct script {
-	const char *body;
-	char sha[41];
-};
-
-static struct script dump_lua = {dump_script, ""}, cad_lua = {cad_script, ""};
-
-struct chunk;
-
-/* A chunk's keys of one slot (or all of them, without slots): in a
- * cluster no command may cross a slot, so a chunk sends one command per
- * group, pipelined, and a step ends when the last group's reply is in. */
-struct group {
-	struct chunk *c;
-	size_t from, to;		/* e[from .. to) */
-	double sent;			/* its command's, monotonic: for the round trip */
-};
-
-/* What a step decided for each entry. */
-enum fate { KEEP, DONE, BACK, CHANGED };
-
-/* One chunk: its entries, on their way from DUMP to deletion. */
-struct chunk {
-	struct flush *f;
-	struct ledger_entry *e[FLUSH_CHUNK_MAX];
-	uint16_t ord[FLUSH_CHUNK_MAX];	/* each entry's place in creation order */
-	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
-	size_t n;
-	bool deleting;			/* its UNLINK or compare-and-delete is sent */
-	bool unsynced;			/* archived in memory, waiting for the sync */
-	struct group g[FLUSH_CHUNK_MAX];
-	size_t ngroups;
-	size_t due;			/* replies of this step still to come */
-	unsigned char fate[FLUSH_CHUNK_MAX];
-	uint64_t removed, gone;		/* this step's counts */
-	char *error;			/* the first group error of this step */
-	/* What the compare-and-delete compares each key's DUMP with: the
-	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
-	struct buf cmp;
-	size_t cmp_off[FLUSH_CHUNK_MAX], cmp_len[FLUSH_CHUNK_MAX];
-};
-
-struct flush {
-	struct event_base *base;
-	struct conn *conn;
-	struct ledger *ledger;
-	struct store *store;
-	char *name;
-	uint32_t db;
-	ledger_want_fn *want;		/* NULL: every entry, one group a chunk */
-	void *want_arg;
-	struct ledger_entry *cursor;	/* where the cycle's takes resume */
-	flush_redirect_fn *redirected;
-	void *redirect_arg;
-	struct event *next_chunk;
-	struct event *sync;		/* the group commit */
-	double last_sync;		/* monotonic */
-
-	bool running;
-	bool stopping;			/* start no more chunks; finish when none is left */
-	bool quiet;			/* log cycles at debug (hold mode runs ten a second) */
-	uint64_t deletes_sent;		/* entries whose deleting command was sent, ever */
-	uint64_t max_per_sec;
-	uint64_t to_take;		/* entries not yet taken into a chunk */
-	struct flush_result res;
-	char *error;
-	double started;			/* monotonic */
-	double chunk_due;		/* when the next chunk may start */
-	flush_done_fn *done;
-	void *done_arg;
-
-	/* Chunks in flight, oldest first. */
-	struct chunk *chunks[FLUSH_ARCHIVE_DEPTH];
-	size_t inflight;
-	bool archiving;			/* this cycle archives (the store is held) */
-
-#define X(name) uint64_t name;
-	FLUSH_COUNTERS(X)
-#undef X
-	double last_flush_unix;
-	struct hist cycle_secs, roundtrip_secs;
-};
-
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg);
-static void put_back(struct chunk *c, const unsigned char *only);
 
 static void finish(struct flush *f)
 {
@@ -207,27 +68,6 @@ static void finish(struct flush *f)
 		done(arg, &f->res);
 	free(f->error);
 	f->error = NULL;
-}
-
-/* A chunk leaves the pipeline (usually the oldest; a failed one may not be). */
-static struct chunk *chunk_new(struct flush *f)
-{
-	struct chunk *c = xmalloc(sizeof(*c));
-
-	c->f = f;
-	c->n = 0;
-	c->deleting = false;
-	c->unsynced = false;
-	c->error = NULL;
-	buf_init(&c->cmp);
-	return c;
-}
-
-static void chunk_free(struct chunk *c)
-{
-	buf_free(&c->cmp);
-	free(c->error);
-	free(c);
 }
 
 static void chunk_release(struct flush *f, struct chunk *c)
@@ -265,7 +105,7 @@ static void chunk_failed(struct chunk *c, const char *fmt, ...)
 		va_end(ap);
 	}
 	f->stopping = true;
-	put_back(c, NULL);
+	chunk_put_back(c);
 	chunk_release(f, c);
 	maybe_finish(f);
 }
@@ -276,7 +116,7 @@ static size_t depth(const struct flush *f)
 }
 
 /* Counts a settled chunk and lets the next one start. */
-static void chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
+void flush_chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 {
 	struct flush *f = c->f;
 
@@ -291,354 +131,6 @@ static void chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 		return;
 	}
 	on_next_chunk(-1, 0, f);
-}
-
-/* ---- groups and steps ----------------------------------------------------- */
-
-/* Puts entries back at the ledger head in creation order: those whose
- * fate is BACK or CHANGED, or every one (only == NULL). */
-struct placed {
-	uint16_t ord;
-	struct ledger_entry *e;
-};
-
-static int placed_cmp(const void *a, const void *b)
-{
-	const struct placed *x = a, *y = b;
-
-	return x->ord < y->ord ? -1 : x->ord > y->ord;
-}
-
-static void put_back(struct chunk *c, const unsigned char *only)
-{
-	struct placed p[FLUSH_CHUNK_MAX];
-	struct ledger_entry *v[FLUSH_CHUNK_MAX];
-	size_t n = 0;
-
-	for (size_t i = 0; i < c->n; i++)
-		if (only == NULL || only[i] == BACK || only[i] == CHANGED)
-			p[n++] = (struct placed){c->ord[i], c->e[i]};
-	/* The chunk is in slot order; the ledger wants creation order. */
-	if (c->f->want != NULL)
-		qsort(p, n, sizeof(p[0]), placed_cmp);
-	for (size_t i = 0; i < n; i++)
-		v[i] = p[i].e;
-	ledger_put_back(c->f->ledger, v, n);
-}
-
-/* One group per slot when the flush has slots, else one for all. */
-static void make_groups(struct chunk *c)
-{
-	c->ngroups = 0;
-	for (size_t i = 0; i < c->n;) {
-		size_t j = i + 1;
-
-		if (c->f->want != NULL)
-			while (j < c->n && c->slot[j] == c->slot[i])
-				j++;
-		else
-			j = c->n;
-		c->g[c->ngroups++] = (struct group){c, i, j, 0};
-		i = j;
-	}
-}
-
-struct sortable {
-	uint16_t slot, ord;
-	struct ledger_entry *e;
-};
-
-static int slot_cmp(const void *a, const void *b)
-{
-	const struct sortable *x = a, *y = b;
-
-	if (x->slot != y->slot)
-		return x->slot < y->slot ? -1 : 1;
-	return x->ord < y->ord ? -1 : x->ord > y->ord;
-}
-
-/* A new chunk of n taken entries: in slot order (creation order within a
- * slot), its groups made.  Each key's slot is computed once, here. */
-static void chunk_ready(struct chunk *c)
-{
-	struct sortable v[FLUSH_CHUNK_MAX];
-
-	for (size_t i = 0; i < c->n; i++)
-		c->ord[i] = (uint16_t)i;
-	if (c->f->want != NULL) {
-		for (size_t i = 0; i < c->n; i++)
-			v[i] = (struct sortable){slot_of(c->e[i]->key, c->e[i]->klen), (uint16_t)i, c->e[i]};
-		qsort(v, c->n, sizeof(v[0]), slot_cmp);
-		for (size_t i = 0; i < c->n; i++) {
-			c->slot[i] = v[i].slot;
-			c->ord[i] = v[i].ord;
-			c->e[i] = v[i].e;
-		}
-	}
-	make_groups(c);
-}
-
-/* A step begins: every group's reply is due. */
-static void step_begin(struct chunk *c)
-{
-	c->due = c->ngroups;
-	c->removed = c->gone = 0;
-	memset(c->fate, KEEP, c->n);
-	free(c->error);
-	c->error = NULL;
-}
-
-/* A reply that says the keys are elsewhere now: the node's owner reads the
- * topology again (the keys go back, to be flushed on the right node). */
-static bool is_redirect(const char *err)
-{
-	static const char *const words[] = {"MOVED", "ASK", "TRYAGAIN", "READONLY", "CLUSTERDOWN"};
-
-	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
-		if (strncmp(err, words[i], strlen(words[i])) == 0)
-			return true;
-	return false;
-}
-
-/* A group failed: its keys go back; the cycle stops after this chunk. */
-static void group_failed(struct group *g, const char *what, const redisReply *r)
-{
-	struct chunk *c = g->c;
-
-	for (size_t i = g->from; i < g->to; i++)
-		c->fate[i] = BACK;
-	if (c->error == NULL)
-		c->error = xasprintf("%s: %s", what, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-	if (r->type == REDIS_REPLY_ERROR && is_redirect(r->str) && c->f->redirected != NULL)
-		c->f->redirected(c->f->redirect_arg, r->str);
-}
-
-/* After the last reply of a step: settles DONE entries, puts BACK and
- * CHANGED ones back, keeps the rest (in slot order, regrouped).  Returns
- * false when the chunk is gone (it failed or nothing is left). */
-static bool step_end(struct chunk *c)
-{
-	struct flush *f = c->f;
-	size_t keep = 0;
-
-	put_back(c, c->fate);
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->fate[i] == CHANGED)
-			f->changed_total++;
-		if (c->fate[i] == DONE)
-			ledger_done(f->ledger, c->e[i]);
-		if (c->fate[i] != KEEP)
-			continue;
-		c->e[keep] = c->e[i];
-		c->ord[keep] = c->ord[i];
-		c->slot[keep] = c->slot[i];
-		c->cmp_off[keep] = c->cmp_off[i];
-		c->cmp_len[keep++] = c->cmp_len[i];
-	}
-	c->n = keep;
-	make_groups(c);
-	if (c->error != NULL) {
-		/* The other groups go on (their records are buffered for the
-		 * archive); the cycle takes no more chunks. */
-		if (f->error == NULL)
-			f->error = xstrdup(c->error);
-		f->stopping = true;
-	}
-	if (c->n == 0) {
-		chunk_settled(c, c->removed, c->gone);
-		return false;
-	}
-	return true;
-}
-
-/* A group's command was answered (a NOSCRIPT answer is not: the command
- * goes again, its clock restarted). */
-static void answered(struct group *g)
-{
-	hist_observe(&g->c->f->roundtrip_secs, time_mono() - g->sent);
-}
-
-/* ---- archive off: UNLINK ---------------------------------------------------- */
-
-static void on_unlinked(void *owner, redisReply *r, void *arg)
-{
-	struct group *g = arg;
-	struct chunk *c = g->c;
-	size_t sent = g->to - g->from;
-	uint64_t removed;
-
-	(void)owner;
-	answered(g);
-	if (r->type != REDIS_REPLY_INTEGER) {
-		group_failed(g, "UNLINK", r);
-	} else {
-		/* Count from the reply, never from what was sent. */
-		removed = r->integer < 0 ? 0 : (uint64_t)r->integer;
-		if (removed > sent)
-			removed = sent;
-		c->removed += removed;
-		c->gone += sent - removed;
-		memset(c->fate + g->from, DONE, sent);
-	}
-	if (--c->due == 0)
-		step_end(c);
-}
-
-static void send_unlink(struct chunk *c)
-{
-	const char *argv[FLUSH_CHUNK_MAX + 1];
-	size_t lens[FLUSH_CHUNK_MAX + 1];
-
-	step_begin(c);
-	c->deleting = true;
-	c->f->deletes_sent += c->n;
-	for (size_t k = 0; k < c->ngroups; k++) {
-		struct group *g = &c->g[k];
-		int argc = 1;
-
-		argv[0] = "UNLINK";
-		lens[0] = 6;
-		for (size_t i = g->from; i < g->to; i++, argc++) {
-			argv[argc] = c->e[i]->key;
-			lens[argc] = c->e[i]->klen;
-		}
-		/* On failure the conn fails, and the flush hears of it. */
-		g->sent = time_mono();
-		if (conn_send_argv(c->f->conn, on_unlinked, g, argc, argv, lens) < 0)
-			return;
-	}
-}
-
-/* ---- archive on: DUMP, write, compare-and-delete --------------------------- */
-
-/* EVALSHA, or EVAL with the body after NOSCRIPT (which also caches it);
- * the keys are the group's, and with_cmp adds what each is compared with. */
-static int send_script(struct group *g, const struct script *s, bool by_body, bool with_cmp, conn_reply_fn *fn)
-{
-	static const char *argv[2 * FLUSH_CHUNK_MAX + 3];
-	static size_t lens[2 * FLUSH_CHUNK_MAX + 3];
-	struct chunk *c = g->c;
-	char nkeys[16];
-	int argc = 0;
-
-	snprintf(nkeys, sizeof(nkeys), "%zu", g->to - g->from);
-	argv[argc] = by_body ? "EVAL" : "EVALSHA";
-	lens[argc++] = strlen(argv[0]);
-	argv[argc] = by_body ? s->body : s->sha;
-	lens[argc++] = strlen(argv[1]);
-	argv[argc] = nkeys;
-	lens[argc++] = strlen(nkeys);
-	for (size_t i = g->from; i < g->to; i++) {
-		argv[argc] = c->e[i]->key;
-		lens[argc++] = c->e[i]->klen;
-	}
-	for (size_t i = g->from; with_cmp && i < g->to; i++) {
-		argv[argc] = c->cmp.data + c->cmp_off[i];
-		lens[argc++] = c->cmp_len[i];
-	}
-	g->sent = time_mono();
-	return conn_send_argv(c->f->conn, fn, g, argc, argv, lens);
-}
-
-/* Sends a script to every group; a step begins. */
-static void send_scripts(struct chunk *c, const struct script *s, bool with_cmp, conn_reply_fn *fn)
-{
-	step_begin(c);
-	for (size_t k = 0; k < c->ngroups; k++)
-		if (send_script(&c->g[k], s, false, with_cmp, fn) < 0)
-			return;	/* the conn failed, and the flush heard of it */
-}
-
-/* Comparing a small payload itself spares the server a SHA-1 per key
- * (1.5 us of 10 in all, measured), and the daemon one too. */
-static void cmp_add(struct chunk *c, size_t i, const char *payload, size_t len)
-{
-	c->cmp_off[i] = c->cmp.len;
-	if (len <= FLUSH_CMP_INLINE_MAX) {
-		buf_append(&c->cmp, payload, len);
-	} else {
-		char hex[41];
-
-		sha1_hex(payload, len, hex);
-		buf_append(&c->cmp, hex, 40);
-	}
-	c->cmp_len[i] = c->cmp.len - c->cmp_off[i];
-}
-
-static bool is_noscript(const redisReply *r)
-{
-	return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
-}
-
-/* After NOSCRIPT a group re-sends with EVAL.  Chunks and groups need not
- * settle in order: each is a set of keys of its own. */
-
-static void on_cad(void *owner, redisReply *r, void *arg)
-{
-	struct group *g = arg;
-	struct chunk *c = g->c;
-	size_t sent = g->to - g->from;
-
-	(void)owner;
-	if (is_noscript(r)) {
-		send_script(g, &cad_lua, true, true, on_cad);
-		return;
-	}
-	answered(g);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
-		/* Archived, not deleted: harmless, a later chunk archives them again. */
-		group_failed(g, "compare-and-delete", r);
-	} else {
-		for (size_t i = 0; i < sent; i++) {
-			long long outcome = r->element[i]->type == REDIS_REPLY_INTEGER ? r->element[i]->integer : -1;
-
-			c->removed += outcome == 1;
-			c->gone += outcome == 0;
-			/* Written since: archive it again later. */
-			c->fate[g->from + i] = outcome == 1 || outcome == 0 ? DONE : CHANGED;
-		}
-	}
-	if (--c->due == 0)
-		step_end(c);
-}
-
-/* Buffers the dumped keys' records in the archive; the ones that are gone
- * (or too large to archive) are done. */
-static void archive_group(struct group *g, redisReply *r)
-{
-	struct chunk *c = g->c;
-	struct flush *f = c->f;
-	int64_t now_ms = (int64_t)(time_now() * 1000);
-
-	for (size_t i = g->from; i < g->to; i++) {
-		redisReply *d = r->element[2 * (i - g->from)], *ttl = r->element[2 * (i - g->from) + 1];
-		struct archive_rec rec;
-
-		if (d->type != REDIS_REPLY_STRING) {
-			c->fate[i] = DONE;
-			c->gone++;
-			continue;
-		}
-		memset(&rec, 0, sizeof(rec));
-		rec.shard = f->name;
-		rec.shard_len = strlen(f->name);
-		rec.db = f->db;
-		rec.key = c->e[i]->key;
-		rec.key_len = c->e[i]->klen;
-		rec.expire_ms = ttl->type == REDIS_REPLY_INTEGER && ttl->integer >= 0 ? now_ms + ttl->integer : -1;
-		rec.payload = d->str;
-		rec.payload_len = d->len;
-		rec.flushed_ms = now_ms;
-		if (store_add(f->store, &rec) < 0) {
-			/* Beyond what a record can hold: it can never be archived, so
-			 * it is never deleted; untracked, it stops blocking the head. */
-			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
-				 f->name, d->len);
-			c->fate[i] = DONE;
-			continue;
-		}
-		cmp_add(c, i, d->str, d->len);
-	}
 }
 
 /* The group commit: one fdatasync for every chunk archived since the last,
@@ -669,7 +161,7 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 			f->deletes_sent += c->n;
 			f->archived_entries_total += c->n;
 			i++;
-			send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
+			chunk_send_cad(c);	/* may abort the cycle */
 		}
 	}
 	free(err);
@@ -681,42 +173,15 @@ static void schedule_sync(struct flush *f)
 		timer_arm(f->sync, f->last_sync + FLUSH_SYNC_INTERVAL - time_mono());
 }
 
-static void on_dumped(void *owner, redisReply *r, void *arg)
+void flush_chunk_archived(struct chunk *c, uint64_t gone)
 {
-	struct group *g = arg;
-	struct chunk *c = g->c;
 	struct flush *f = c->f;
-	uint64_t gone;
 
-	(void)owner;
-	if (is_noscript(r)) {
-		send_script(g, &dump_lua, true, false, on_dumped);
-		return;
-	}
-	answered(g);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (g->to - g->from))
-		group_failed(g, "DUMP", r);
-	else
-		archive_group(g, r);
-	if (--c->due > 0)
-		return;
-	gone = c->gone;
-	if (!step_end(c))
-		return;
-	/* The CAD reply counts the rest; what is gone already counts now. */
+	/* The compare-and-delete counts the rest; what is gone already counts now. */
 	f->res.already_gone += gone;
 	f->already_gone_total += gone;
 	c->unsynced = true;
 	schedule_sync(f);
-}
-
-static void send_chunk(struct chunk *c)
-{
-	chunk_ready(c);
-	if (!c->f->archiving)
-		send_unlink(c);
-	else
-		send_scripts(c, &dump_lua, false, on_dumped);
 }
 
 static size_t chunk_size(const struct flush *f)
@@ -776,7 +241,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 			f->chunk_due += (double)c->n / (double)f->max_per_sec;
 		}
 		f->chunks[f->inflight++] = c;
-		send_chunk(c);
+		chunk_send(c);
 	}
 	if (f->running)
 		maybe_finish(f);
@@ -869,7 +334,7 @@ void flush_abort(struct flush *f, const char *why)
 	while (f->inflight > 0) {
 		struct chunk *c = f->chunks[--f->inflight];
 
-		put_back(c, NULL);
+		chunk_put_back(c);
 		f->chunks[f->inflight] = NULL;
 		chunk_free(c);
 	}
@@ -900,10 +365,7 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 	f->sync = evtimer_new(base, on_sync, f);
 	if (f->next_chunk == NULL || f->sync == NULL)
 		abort();
-	if (dump_lua.sha[0] == '\0') {
-		sha1_hex(dump_lua.body, strlen(dump_lua.body), dump_lua.sha);
-		sha1_hex(cad_lua.body, strlen(cad_lua.body), cad_lua.sha);
-	}
+	chunk_scripts_init();
 	conn_on_lost(conn, on_lost, f);
 	return f;
 }

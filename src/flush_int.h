@@ -1,0 +1,115 @@
+/* flush_int: what flush.c (the cycle: taking chunks, pacing, the group
+ * commit) and chunk.c (one chunk's commands and replies, slot by slot)
+ * share, and nobody else may use. */
+#ifndef GCS_FLUSH_INT_H
+#define GCS_FLUSH_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "flush.h"
+#include "hist.h"
+#include "ledger.h"
+#include "util.h"
+
+struct conn;
+struct event;
+struct store;
+
+struct chunk;
+
+/* A chunk's keys of one slot (or all of them, without slots): in a
+ * cluster no command may cross a slot, so a chunk sends one command per
+ * group, pipelined, and a step ends when the last group's reply is in. */
+struct group {
+	struct chunk *c;
+	size_t from, to;		/* e[from .. to) */
+	double sent;			/* its command's, monotonic: for the round trip */
+};
+
+/* What a step decided for each entry. */
+enum fate { KEEP, DONE, BACK, CHANGED };
+
+/* One chunk: its entries, on their way from DUMP to deletion. */
+struct chunk {
+	struct flush *f;
+	struct ledger_entry *e[FLUSH_CHUNK_MAX];
+	uint16_t ord[FLUSH_CHUNK_MAX];	/* each entry's place in creation order */
+	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
+	size_t n;
+	bool deleting;			/* its UNLINK or compare-and-delete is sent */
+	bool unsynced;			/* archived in memory, waiting for the sync */
+	struct group g[FLUSH_CHUNK_MAX];
+	size_t ngroups;
+	size_t due;			/* replies of this step still to come */
+	unsigned char fate[FLUSH_CHUNK_MAX];
+	uint64_t removed, gone;		/* this step's counts */
+	char *error;			/* the first group error of this step */
+	/* What the compare-and-delete compares each key's DUMP with: the
+	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
+	struct buf cmp;
+	size_t cmp_off[FLUSH_CHUNK_MAX], cmp_len[FLUSH_CHUNK_MAX];
+};
+
+struct flush {
+	struct event_base *base;
+	struct conn *conn;
+	struct ledger *ledger;
+	struct store *store;
+	char *name;
+	uint32_t db;
+	ledger_want_fn *want;		/* NULL: every entry, one group a chunk */
+	void *want_arg;
+	struct ledger_entry *cursor;	/* where the cycle's takes resume */
+	flush_redirect_fn *redirected;
+	void *redirect_arg;
+	struct event *next_chunk;
+	struct event *sync;		/* the group commit */
+	double last_sync;		/* monotonic */
+
+	bool running;
+	bool stopping;			/* start no more chunks; finish when none is left */
+	bool quiet;			/* log cycles at debug (hold mode runs ten a second) */
+	uint64_t deletes_sent;		/* entries whose deleting command was sent, ever */
+	uint64_t max_per_sec;
+	uint64_t to_take;		/* entries not yet taken into a chunk */
+	struct flush_result res;
+	char *error;
+	double started;			/* monotonic */
+	double chunk_due;		/* when the next chunk may start */
+	flush_done_fn *done;
+	void *done_arg;
+
+	/* Chunks in flight, oldest first. */
+	struct chunk *chunks[FLUSH_ARCHIVE_DEPTH];
+	size_t inflight;
+	bool archiving;			/* this cycle archives (the store is held) */
+
+#define X(name) uint64_t name;
+	FLUSH_COUNTERS(X)
+#undef X
+	double last_flush_unix;
+	struct hist cycle_secs, roundtrip_secs;
+};
+
+
+/* chunk.c: a chunk's life; its commands go out on f->conn. */
+struct chunk *chunk_new(struct flush *f);
+void chunk_free(struct chunk *c);
+/* Sorts the taken entries by slot, groups them, and sends the first step
+ * (UNLINK, or the DUMP script when the cycle archives). */
+void chunk_send(struct chunk *c);
+/* Its records are durable: the compare-and-delete step. */
+void chunk_send_cad(struct chunk *c);
+/* Puts every entry back at the ledger head, in creation order. */
+void chunk_put_back(struct chunk *c);
+/* The scripts' SHA-1s, once. */
+void chunk_scripts_init(void);
+
+/* flush.c: what a chunk reports. */
+/* Counts a settled chunk (gone from the pipeline) and lets the next start. */
+void flush_chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone);
+/* A chunk's records wait for the group commit. */
+void flush_chunk_archived(struct chunk *c, uint64_t gone);
+
+#endif
