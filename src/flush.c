@@ -6,11 +6,12 @@
  *
  * Without an archive a chunk is one multi-key UNLINK.  With one, a chunk is
  *   1. a script that DUMPs and PTTLs every key (one round trip),
- *   2. the records appended to the archive and fdatasync'ed: one sync
- *      covers every chunk DUMPed since the last (group commit), and syncs
- *      are at least FLUSH_SYNC_INTERVAL apart,
- *   3. a compare-and-delete script that UNLINKs each key only if its DUMP
- *      is still what was archived.
+ *   2. the records handed to the store, which appends them to the archive
+ *      and fdatasyncs on its worker thread: one sync covers every chunk
+ *      handed over since the last began (group commit), and syncs start at
+ *      least STORE_SYNC_INTERVAL apart; the loop goes on meanwhile,
+ *   3. once the store says they are durable, a compare-and-delete script
+ *      that UNLINKs each key only if its DUMP is still what was archived.
  * A key written between 1 and 3 stays in Redis and goes back to the
  * ledger head, to be archived again by a later chunk.  If the archive
  * cannot be written, nothing of the chunk is deleted and the cycle stops;
@@ -103,7 +104,9 @@ struct chunk {
 	uint16_t ord[FLUSH_CHUNK_MAX];	/* each entry's place in creation order */
 	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
 	size_t n;
-	bool unsynced;			/* archived in memory, waiting for the sync */
+	bool unsynced;			/* handed to the store, waiting for the sync */
+	uint64_t gen;			/* the store's generation of its records */
+	struct archive_batch recs;	/* its records, until handed over */
 	struct group g[FLUSH_CHUNK_MAX];
 	size_t ngroups;
 	size_t due;			/* replies of this step still to come */
@@ -129,8 +132,6 @@ struct flush {
 	flush_redirect_fn *redirected;
 	void *redirect_arg;
 	struct event *next_chunk;
-	struct event *sync;		/* the group commit */
-	double last_sync;		/* monotonic */
 
 	bool running;
 	bool stopping;			/* start no more chunks; finish when none is left */
@@ -164,7 +165,7 @@ static void finish(struct flush *f)
 
 	f->running = false;
 	event_del(f->next_chunk);
-	event_del(f->sync);
+	store_sync_cancel(f->store, f);
 	store_release(f->store);
 	ledger_cursor_free(f->ledger, f->cursor);
 	f->cursor = NULL;
@@ -193,12 +194,14 @@ static struct chunk *chunk_new(struct flush *f)
 	c->unsynced = false;
 	c->error = NULL;
 	buf_init(&c->cmp);
+	archive_batch_init(&c->recs);
 	return c;
 }
 
 static void chunk_free(struct chunk *c)
 {
 	buf_free(&c->cmp);
+	archive_batch_free(&c->recs);
 	free(c->error);
 	free(c);
 }
@@ -562,8 +565,8 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		step_end(c);
 }
 
-/* Buffers the dumped keys' records in the archive; the ones that are gone
- * (or too large to archive) are done. */
+/* Encodes the dumped keys' records into the chunk's batch; the ones that
+ * are gone (or too large to archive) are done. */
 static void archive_group(struct group *g, redisReply *r)
 {
 	struct chunk *c = g->c;
@@ -589,7 +592,7 @@ static void archive_group(struct group *g, redisReply *r)
 		rec.payload = d->str;
 		rec.payload_len = d->len;
 		rec.flushed_ms = now_ms;
-		if (store_add(f->store, &rec) < 0) {
+		if (archive_batch_add(&c->recs, &rec) < 0) {
 			/* Beyond what a record can hold: it can never be archived, so
 			 * it is never deleted; untracked, it stops blocking the head. */
 			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
@@ -601,25 +604,17 @@ static void archive_group(struct group *g, redisReply *r)
 	}
 }
 
-/* The group commit: one fdatasync for every chunk archived since the last,
- * then their compare-and-deletes.  If it fails, none of them is deleted. */
-static void on_sync(evutil_socket_t fd, short what, void *arg)
+/* The store synced generations up to gen (the group commit), or failed
+ * gen: the chunks whose records it holds go on to their compare-and-delete,
+ * or fail with nothing deleted. */
+static void on_synced(void *arg, uint64_t gen, bool ok, const char *err)
 {
 	struct flush *f = arg;
-	char *err = NULL;
-	bool ok;
 
-	(void)fd;
-	(void)what;
-	if (!f->running)
-		return;
-	ok = store_commit(f->store, &err) == 0;
-	f->last_sync = time_mono();
-	f->archive_syncs_total++;
 	for (size_t i = 0; i < f->inflight && f->running;) {
 		struct chunk *c = f->chunks[i];
 
-		if (!c->unsynced) {
+		if (!c->unsynced || c->gen > gen) {
 			i++;
 		} else if (!ok) {
 			chunk_failed(c, "archive: %s; nothing deleted", err);	/* releases c */
@@ -630,13 +625,6 @@ static void on_sync(evutil_socket_t fd, short what, void *arg)
 			send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
 		}
 	}
-	free(err);
-}
-
-static void schedule_sync(struct flush *f)
-{
-	if (!event_pending(f->sync, EV_TIMEOUT, NULL))
-		timer_arm(f->sync, f->last_sync + FLUSH_SYNC_INTERVAL - time_mono());
 }
 
 static void on_dumped(void *owner, redisReply *r, void *arg)
@@ -664,7 +652,7 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 	f->res.already_gone += gone;
 	f->already_gone_total += gone;
 	c->unsynced = true;
-	schedule_sync(f);
+	c->gen = store_sync(f->store, &c->recs, on_synced, f);
 }
 
 static void send_chunk(struct chunk *c)
@@ -781,9 +769,11 @@ void flush_abort(struct flush *f, const char *why)
 {
 	if (!f->running)
 		return;
-	/* Records not yet synced are of keys that stay: not to be written. */
-	if (f->archiving)
-		store_discard(f->store);
+	/* Records already handed over may still be written: a record of a key
+	 * that stays in Redis is harmless (a later flush archives it again,
+	 * and the newest record wins), and in a cluster the store's buffer
+	 * holds other nodes' records too.  Those not handed over die with
+	 * their chunks. */
 	/* Newest first, each to the ledger head: the oldest ends up first. */
 	while (f->inflight > 0) {
 		struct chunk *c = f->chunks[--f->inflight];
@@ -816,8 +806,7 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 	f->store = store;
 	f->name = xstrdup("");
 	f->next_chunk = evtimer_new(base, on_next_chunk, f);
-	f->sync = evtimer_new(base, on_sync, f);
-	if (f->next_chunk == NULL || f->sync == NULL)
+	if (f->next_chunk == NULL)
 		abort();
 	if (dump_lua.sha[0] == '\0') {
 		sha1_hex(dump_lua.body, strlen(dump_lua.body), dump_lua.sha);
@@ -843,7 +832,6 @@ void flush_free(struct flush *f)
 		return;
 	flush_abort(f, "shard removed");
 	event_free(f->next_chunk);
-	event_free(f->sync);
 	free(f->name);
 	free(f);
 }

@@ -27,9 +27,6 @@ struct flush;
  * its way.  With the archive, more: chunks wait for the group commit. */
 #define FLUSH_DEPTH 4
 #define FLUSH_ARCHIVE_DEPTH 16
-/* At most one archive fdatasync per this many seconds: the chunks DUMPed
- * meanwhile share it (a sync took 0.4 ms on the project's machine). */
-#define FLUSH_SYNC_INTERVAL 0.002
 /* The compare-and-delete compares a DUMP payload up to this size with the
  * archived one directly, and a larger one by SHA-1. */
 #define FLUSH_CMP_INLINE_MAX 256
@@ -64,7 +61,6 @@ typedef void flush_done_fn(void *arg, const struct flush_result *r);
 	X(flush_cycles_total) \
 	X(last_flush_entries) \
 	X(archived_entries_total) \
-	X(archive_syncs_total) \
 	X(changed_total)
 
 struct store;

@@ -8,6 +8,7 @@
  * ledger_int.h. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,8 @@ struct ledger {
 	size_t key_bytes;
 	uint32_t seed;
 	struct slab slab;		/* where the entries live */
-	bool compact_pending;		/* compaction waits for them */
+	bool compact_pending;		/* a compaction is wanted at the next sync */
+	struct ledger_entry *walk;	/* a compaction's place in the list, or NULL */
 	struct ledger_log *log;		/* NULL: in memory only, or replaying */
 };
 
@@ -56,8 +58,13 @@ static void entry_free(struct ledger *l, struct ledger_entry *e)
 
 void ledger_free(struct ledger *l)
 {
+	char *err = NULL;
+
 	if (l == NULL)
 		return;
+	/* What is buffered is written, as stdio would at fclose. */
+	if (ledger_sync(l, &err) < 0)
+		free(err);
 	ledger_log_close(l->log);
 	slab_destroy(&l->slab);
 	ledger_index_fini(&l->live);
@@ -67,18 +74,19 @@ void ledger_free(struct ledger *l)
 
 void ledger_clear(struct ledger *l)
 {
-	char *err = NULL;
-
-	/* Entries out for deletion live on: they are freed one by one later. */
+	/* Entries out for deletion live on: they are freed one by one later.
+	 * A compaction's walk mark goes with the rest, and its rewrite. */
 	for (struct ledger_entry *e = l->head, *next; e != NULL; e = next) {
 		next = entry_next(e);
 		entry_free(l, e);
 	}
 	l->head = l->tail = NULL;
+	l->walk = NULL;
+	if (l->log != NULL && ledger_log_rewriting(l->log))
+		ledger_log_rewrite_abandon(l->log);
 	ledger_index_clear(&l->live);
 	l->key_bytes = 0;
-	if (ledger_compact(l, &err) < 0)
-		free(err);	/* the next sync reports a lasting problem */
+	ledger_compact_soon(l);
 }
 
 static struct ledger_entry *lookup(const struct ledger *l, const char *key, size_t klen, size_t *slot)
@@ -190,45 +198,124 @@ int ledger_open(struct ledger *l, const char *path, char **err)
 	return (int)cut;
 }
 
-/* A rewrite's source: the live entries in order, marks skipped. */
-static bool next_live(void *arg, uint32_t *created, const char **key, size_t *klen)
-{
-	const struct ledger_entry **cur = arg, *e = *cur;
+/* ---- the log's file work: appends, syncs and compaction -------------------------
+ *
+ * A compaction feeds the live entries to the log in order, a slice at a
+ * time, from a mark (the walk) that moves along the list; the log writes
+ * them to a new file, then every record logged since the walk began.  That
+ * replays to the live entries at the end:
+ *   - an entry the walk passes untouched is fed in its place;
+ *   - an entry added, or created again, meanwhile is logged as an 'A',
+ *     whose replay puts it at the tail where it is (if the walk meets it
+ *     again at the tail it is fed twice, harmlessly: the 'A' follows);
+ *   - an entry removed meanwhile is logged as a 'D', which removes it
+ *     whether or not the walk fed it.
+ * Taking and putting back are not logged, so they must not meet a walk: a
+ * compaction starts only while no entry is out for deletion, and a take
+ * finishes a walk first, at once.  Reconciliation's inserts are not logged
+ * either: it asks for a compaction when it ends. */
 
-	while (e != NULL && entry_flag(e, LEDGER_F_MARK))
-		e = entry_next(e);
-	if (e == NULL)
-		return false;
-	*created = e->created;
-	*key = e->key;
-	*klen = e->klen;
-	*cur = entry_next(e);
-	return true;
+/* Entries fed per slice: about 0.3 ms of the loop (bench/README.md). */
+#define LEDGER_WALK_SLICE 16384
+
+static void walk(struct ledger *l, size_t max)
+{
+	struct ledger_entry *e = entry_next(l->walk), *next;
+
+	for (size_t n = 0; e != NULL && n < max; e = next, n++) {
+		next = entry_next(e);
+		if (!entry_flag(e, LEDGER_F_MARK))
+			ledger_log_rewrite_put(l->log, e->created, e->key, e->klen);
+	}
+	list_unlink(l, l->walk);
+	if (e != NULL) {
+		list_insert_before(l, e, l->walk);
+		return;
+	}
+	entry_free(l, l->walk);
+	l->walk = NULL;
+	ledger_log_rewrite_fed(l->log);
 }
 
-int ledger_compact(struct ledger *l, char **err)
+static void walk_begin(struct ledger *l)
 {
-	const struct ledger_entry *cur = l->head;
+	struct ledger_entry *w = slab_alloc(&l->slab, sizeof(*w));
 
+	memset(w, 0, sizeof(*w));
+	/* A cursor: takes and flushability pass over it. */
+	entry_set_flag(w, LEDGER_F_MARK | LEDGER_F_CURSOR, true);
+	list_insert_before(l, l->head, w);
+	l->walk = w;
+	l->compact_pending = false;
+	ledger_log_rewrite_begin(l->log);
+}
+
+struct ledger_log_job *ledger_job_next(struct ledger *l, bool tick)
+{
 	if (l->log == NULL)
-		return 0;
+		return NULL;
 	/* Entries out for deletion are in no list: a snapshot now would drop
 	 * them, and a put-back or a crash would then lose their place. */
-	if (l->taken.used > 0) {
-		l->compact_pending = true;
-		return 0;
-	}
-	l->compact_pending = false;
-	return ledger_log_rewrite(l->log, next_live, &cur, err);
+	if (tick && l->walk == NULL && !ledger_log_rewriting(l->log) && l->taken.used == 0 &&
+	    (l->compact_pending || ledger_log_bloated(l->log, l->live.used)))
+		walk_begin(l);
+	if (l->walk != NULL)
+		walk(l, LEDGER_WALK_SLICE);
+	return ledger_log_job_take(l->log, tick);
+}
+
+void ledger_job_run(struct ledger_log_job *j)
+{
+	ledger_log_job_run(j);
+}
+
+int ledger_job_done(struct ledger *l, struct ledger_log_job *j, char **err)
+{
+	bool rewrite_failed;
+	int rc = ledger_log_job_done(l->log, j, &rewrite_failed, err);
+
+	if (rewrite_failed)
+		l->compact_pending = true;	/* at a later sync */
+	return rc;
+}
+
+bool ledger_job_more(const struct ledger *l)
+{
+	return l->log != NULL && ledger_log_rewriting(l->log);
 }
 
 int ledger_sync(struct ledger *l, char **err)
 {
-	if (l->log == NULL)
-		return 0;
-	if (l->compact_pending || ledger_log_bloated(l->log, l->live.used))
-		return ledger_compact(l, err);
-	return ledger_log_flush(l->log, err);
+	struct ledger_log_job *j;
+	bool tick = true;
+	int rc = 0;
+
+	/* Every part at once, on this thread. */
+	while ((j = ledger_job_next(l, tick)) != NULL) {
+		char *e = NULL;
+
+		tick = false;
+		ledger_job_run(j);
+		if (ledger_job_done(l, j, &e) < 0) {
+			if (rc == 0)
+				*err = e;
+			else
+				free(e);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+void ledger_compact_soon(struct ledger *l)
+{
+	l->compact_pending = true;
+}
+
+int ledger_compact(struct ledger *l, char **err)
+{
+	ledger_compact_soon(l);
+	return ledger_sync(l, err);
 }
 
 /* ---- operations ------------------------------------------------------------------ */
@@ -303,7 +390,8 @@ uint32_t ledger_oldest_created(const struct ledger *l)
 
 size_t ledger_memory(const struct ledger *l)
 {
-	return sizeof(*l) + ledger_index_bytes(&l->live) + ledger_index_bytes(&l->taken) + l->slab.bytes;
+	return sizeof(*l) + ledger_index_bytes(&l->live) + ledger_index_bytes(&l->taken) + l->slab.bytes +
+	       (l->log != NULL ? ledger_log_memory(l->log) : 0);
 }
 
 /* Detaches e for deletion: out of the list and the live index, into the
@@ -319,6 +407,8 @@ size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
 {
 	size_t n = 0;
 
+	if (l->walk != NULL)
+		walk(l, SIZE_MAX);	/* see the walk */
 	while (n < max && ledger_flushable(l)) {
 		struct ledger_entry *e = (struct ledger_entry *)first_not_cursor(l->head);
 
@@ -349,10 +439,12 @@ void ledger_cursor_free(struct ledger *l, struct ledger_entry *cursor)
 size_t ledger_take_where(struct ledger *l, struct ledger_entry *cursor, ledger_want_fn *want, void *arg,
 			 struct ledger_entry **out, size_t max)
 {
-	struct ledger_entry *e = entry_next(cursor), *next;
+	struct ledger_entry *e, *next;
 	size_t n = 0;
 
-	for (; e != NULL && n < max; e = next) {
+	if (l->walk != NULL)
+		walk(l, SIZE_MAX);	/* see the walk */
+	for (e = entry_next(cursor); e != NULL && n < max; e = next) {
 		next = entry_next(e);
 		if (entry_flag(e, LEDGER_F_MARK)) {
 			if (!entry_flag(e, LEDGER_F_CURSOR))

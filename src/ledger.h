@@ -28,6 +28,7 @@ struct ledger_entry {
 struct ledger;
 
 struct ledger *ledger_new(void);
+/* Writes what is buffered (ledger_sync), then frees everything. */
 void ledger_free(struct ledger *l);
 /* Forgets every entry (and, when open, empties the log). */
 void ledger_clear(struct ledger *l);
@@ -35,11 +36,30 @@ void ledger_clear(struct ledger *l);
 /* Opens (creating) the log at path and replays it; a torn tail is cut off.
  * Returns -1 with *err set on an I/O error or a file that is not a ledger. */
 int ledger_open(struct ledger *l, const char *path, char **err);
-/* Writes buffered records; compacts when the log has grown well past the
- * live entries.  Returns -1 with *err on an I/O error. */
+
+/* The log's file work, handed out so that it can run off the loop (the
+ * store's worker).  ledger_job_next gives the next piece, or NULL: with
+ * tick (the periodic sync, once a second) the records buffered since the
+ * last, an fdatasync, and a compaction's start when the log has grown well
+ * past the live entries or one was asked for; without, only the next part
+ * of a compaction under way (ledger_job_more).  A compaction feeds the
+ * entries a slice at a time, so that no turn of the loop pays for all of
+ * them.  The caller runs each job (ledger_job_run, on any thread) and gives
+ * it back (ledger_job_done, -1 with *err on an I/O error) before asking
+ * for the next. */
+struct ledger_log_job;
+struct ledger_log_job *ledger_job_next(struct ledger *l, bool tick);
+void ledger_job_run(struct ledger_log_job *j);
+int ledger_job_done(struct ledger *l, struct ledger_log_job *j, char **err);
+bool ledger_job_more(const struct ledger *l);
+/* All of it now, on this thread: writes and syncs buffered records and
+ * compacts when due.  No job may be out.  -1 with *err on an I/O error. */
 int ledger_sync(struct ledger *l, char **err);
-/* Rewrites the log as the live entries in order; while entries are out
- * for deletion (ledger_take), it waits for them and the next sync does it. */
+/* Asks for the log to be rewritten as the live entries in order, at the
+ * next sync; while entries are out for deletion (ledger_take), it waits
+ * for them. */
+void ledger_compact_soon(struct ledger *l);
+/* ledger_compact_soon, then ledger_sync. */
 int ledger_compact(struct ledger *l, char **err);
 
 /* A key was created: appended, or moved to the tail if known. */
