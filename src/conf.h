@@ -24,6 +24,7 @@ enum conf_type {
 	CT_BOOL,	/* bool: yes/no, true/false, on/off, 1/0 */
 	CT_LOGLEVEL,	/* int: error, warning, notice, info, debug */
 	CT_MODE,	/* uint64_t, octal file mode */
+	CT_SHARE,	/* double, a share of a whole: 10%, 0.1, or off (0) */
 };
 
 enum conf_scope {
@@ -78,6 +79,7 @@ struct shard_conf {
 	double flush_period_secs;
 	uint64_t flush_num_entries_each_time;
 	uint64_t flush_max_entries_per_sec;
+	double flush_server_budget;	/* a share of the server's time; 0: none */
 	char *match;
 	bool archive;
 	uint64_t archive_max_bytes;

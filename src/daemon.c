@@ -116,6 +116,7 @@ void daemon_fini(struct daemon *d)
 {
 	/* Shards first: a forced flush still running answers its client, whom
 	 * ctl_close then drops. */
+	d->freeing = true;
 	for (size_t i = 0; i < d->nshards; i++)
 		shard_free(d->shards[i]);
 	free(d->shards);
@@ -234,7 +235,9 @@ static void stop_removed(struct daemon *d, const struct conf *nc, struct reload_
 			continue;
 		log_info("reload: shard %s removed", name);
 		add_name(&rn->removed, name);
+		d->freeing = true;
 		shard_free(d->shards[i]);
+		d->freeing = false;
 	}
 }
 
@@ -309,7 +312,7 @@ void daemon_update_status(struct daemon *d)
 	struct shard_stats st;
 	struct buf line;
 
-	if (d->shards == NULL && d->nshards == 0 && d->conf == NULL)
+	if ((d->shards == NULL && d->nshards == 0 && d->conf == NULL) || d->freeing)
 		return;
 	if (d->nshards == 0) {
 		/* The packaged config names no shard: say what the daemon waits for. */

@@ -24,6 +24,9 @@ struct daemon {
 	struct ctl *ctl;
 	gid_t ctl_group;		/* owns the control socket */
 	double start_mono;
+	/* Shards are being freed: a flush that ends as its shard goes must not
+	 * have the status walk shards already freed. */
+	bool freeing;
 };
 
 /* Takes ownership of conf; opens the control socket and starts every shard. */

@@ -35,6 +35,7 @@
 #include "flush.h"
 #include "ledger.h"
 #include "log.h"
+#include "pace.h"
 #include "sha1.h"
 #include "slot.h"
 #include "store.h"
@@ -92,6 +93,7 @@ struct chunk;
 struct group {
 	struct chunk *c;
 	size_t from, to;		/* e[from .. to) */
+	double sent;			/* when its command went (monotonic) */
 };
 
 /* What a step decided for each entry. */
@@ -105,6 +107,7 @@ struct chunk {
 	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
 	size_t n;
 	bool unsynced;			/* handed to the store, waiting for the sync */
+	bool synced;			/* durable, its compare-and-delete not yet sent */
 	uint64_t gen;			/* the store's generation of its records */
 	struct archive_batch recs;	/* its records, until handed over */
 	struct group g[FLUSH_CHUNK_MAX];
@@ -140,7 +143,10 @@ struct flush {
 	struct flush_result res;
 	char *error;
 	double started;			/* monotonic */
-	double chunk_due;		/* when the next chunk may start */
+	struct pace pace;		/* the current or last cycle's */
+	bool step_out;			/* under a budget: a step's commands (or a PING) are out */
+	bool probing;			/* the PING is out */
+	double probe_sent;
 	flush_done_fn *done;
 	void *done_arg;
 
@@ -164,6 +170,7 @@ static void finish(struct flush *f)
 	void *arg = f->done_arg;
 
 	f->running = false;
+	pace_stop(&f->pace, time_mono());
 	event_del(f->next_chunk);
 	store_sync_cancel(f->store, f);
 	store_release(f->store);
@@ -191,7 +198,7 @@ static struct chunk *chunk_new(struct flush *f)
 
 	c->f = f;
 	c->n = 0;
-	c->unsynced = false;
+	c->unsynced = c->synced = false;
 	c->error = NULL;
 	buf_init(&c->cmp);
 	archive_batch_init(&c->recs);
@@ -262,10 +269,7 @@ static void chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 	f->already_gone_total += gone;
 	f->res.chunks++;
 	chunk_release(f, c);
-	if (f->stopping || f->to_take == 0) {
-		maybe_finish(f);
-		return;
-	}
+	/* The next command, or the end when none is left. */
 	on_next_chunk(-1, 0, f);
 }
 
@@ -314,7 +318,7 @@ static void make_groups(struct chunk *c)
 				j++;
 		else
 			j = c->n;
-		c->g[c->ngroups++] = (struct group){c, i, j};
+		c->g[c->ngroups++] = (struct group){c, i, j, 0};
 		i = j;
 	}
 }
@@ -354,10 +358,12 @@ static void chunk_ready(struct chunk *c)
 	make_groups(c);
 }
 
-/* A step begins: every group's reply is due. */
+/* A step begins: every group's reply is due.  Under a budget it is the
+ * one step out. */
 static void step_begin(struct chunk *c)
 {
 	c->due = c->ngroups;
+	c->f->step_out = pace_budgeted(&c->f->pace);
 	c->removed = c->gone = 0;
 	memset(c->fate, KEEP, c->n);
 	free(c->error);
@@ -396,6 +402,8 @@ static bool step_end(struct chunk *c)
 {
 	struct flush *f = c->f;
 	size_t keep = 0;
+
+	f->step_out = false;
 
 	put_back(c, c->fate);
 	for (size_t i = 0; i < c->n; i++) {
@@ -437,6 +445,7 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	uint64_t removed;
 
 	(void)owner;
+	pace_command_done(&c->f->pace, PACE_UNLINK, sent, g->sent, time_mono());
 	if (r->type != REDIS_REPLY_INTEGER) {
 		group_failed(g, "UNLINK", r);
 	} else {
@@ -468,6 +477,7 @@ static void send_unlink(struct chunk *c)
 			argv[argc] = c->e[i]->key;
 			lens[argc] = c->e[i]->klen;
 		}
+		g->sent = time_mono();
 		/* On failure the conn fails, and the flush hears of it. */
 		if (conn_send_argv(c->f->conn, on_unlinked, g, argc, argv, lens) < 0)
 			return;
@@ -501,6 +511,7 @@ static int send_script(struct group *g, const struct script *s, bool by_body, bo
 		argv[argc] = c->cmp.data + c->cmp_off[i];
 		lens[argc++] = c->cmp_len[i];
 	}
+	g->sent = time_mono();
 	return conn_send_argv(c->f->conn, fn, g, argc, argv, lens);
 }
 
@@ -548,6 +559,7 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		send_script(g, &cad_lua, true, true, on_cad);
 		return;
 	}
+	pace_command_done(&c->f->pace, PACE_CAD, sent, g->sent, time_mono());
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
 		group_failed(g, "compare-and-delete", r);
@@ -622,9 +634,14 @@ static void on_synced(void *arg, uint64_t gen, bool ok, const char *err)
 			c->unsynced = false;
 			f->archived_entries_total += c->n;
 			i++;
-			send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
+			if (pace_budgeted(&f->pace))
+				c->synced = true;	/* sent in its turn */
+			else
+				send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
 		}
 	}
+	if (f->running && pace_budgeted(&f->pace))
+		on_next_chunk(-1, 0, f);
 }
 
 static void on_dumped(void *owner, redisReply *r, void *arg)
@@ -639,6 +656,7 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 		send_script(g, &dump_lua, true, false, on_dumped);
 		return;
 	}
+	pace_command_done(&f->pace, PACE_DUMP, g->to - g->from, g->sent, time_mono());
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (g->to - g->from))
 		group_failed(g, "DUMP", r);
 	else
@@ -653,6 +671,8 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 	f->already_gone_total += gone;
 	c->unsynced = true;
 	c->gen = store_sync(f->store, &c->recs, on_synced, f);
+	if (pace_budgeted(&f->pace))
+		on_next_chunk(-1, 0, f);	/* the next command may go */
 }
 
 static void send_chunk(struct chunk *c)
@@ -664,42 +684,86 @@ static void send_chunk(struct chunk *c)
 		send_scripts(c, &dump_lua, false, on_dumped);
 }
 
-static size_t chunk_size(const struct flush *f)
+static size_t chunk_size(struct flush *f)
 {
 	/* DUMP twice and a hash per key cost the server more than UNLINK. */
-	uint64_t max = f->archiving ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
-	uint64_t paced;
+	size_t max = f->archiving ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
+	unsigned kinds = f->archiving ? 1u << PACE_DUMP | 1u << PACE_CAD : 1u << PACE_UNLINK;
 
-	/* Under a rate limit, small chunks keep the deletions spread out
-	 * rather than bunched.  Archive chunks stay larger: each costs two
-	 * script calls, whose fixed cost made 25-key chunks reach 48-52k/s
-	 * beside other clients where 200-key chunks reached 74k/s. */
-	if (f->max_per_sec != 0) {
-		paced = f->archiving ? f->max_per_sec / 100 : (uint64_t)((double)f->max_per_sec * FLUSH_PACED_CHUNK_SECS);
-		if (paced < FLUSH_PACED_CHUNK_MIN)
-			paced = FLUSH_PACED_CHUNK_MIN;
-		if (paced < max)
-			max = paced;
-	}
+	max = pace_chunk_size(&f->pace, kinds, max);
 	return (size_t)(f->to_take < max ? f->to_take : max);
 }
 
-/* Starts chunks until depth(f) are in flight (so that the server never
- * waits for us, or for an archive write), the cycle has taken its N, or
- * the pacing says wait: a rate limit holds, as each chunk starts no
- * sooner than its due time. */
+/* Under a budget, a synced chunk's compare-and-delete goes before any new
+ * chunk: it settles what is archived already.  Returns true when one
+ * went, or must wait (the timer is armed). */
+static bool send_synced(struct flush *f, double now)
+{
+	double due;
+
+	for (size_t i = 0; i < f->inflight; i++) {
+		struct chunk *c = f->chunks[i];
+
+		if (!c->synced)
+			continue;
+		if ((due = pace_command_due(&f->pace, now)) > now) {
+			timer_arm(f->next_chunk, due - now);
+			return true;
+		}
+		c->synced = false;
+		send_scripts(c, &cad_lua, true, on_cad);	/* may abort the cycle */
+		return true;
+	}
+	return false;
+}
+
+/* The PING that measures the connection's own round trip (pace.h). */
+static void on_probe(void *owner, redisReply *r, void *arg)
+{
+	struct flush *f = arg;
+
+	(void)owner;
+	(void)r;
+	if (!f->probing)
+		return;	/* a cycle's that ended */
+	f->probing = f->step_out = false;
+	pace_latency(&f->pace, time_mono() - f->probe_sent);
+	on_next_chunk(-1, 0, f);
+}
+
+static void send_probe(struct flush *f, double now)
+{
+	f->probing = f->step_out = true;
+	f->probe_sent = now;
+	pace_probe_sent(&f->pace, now);
+	conn_send(f->conn, on_probe, f, "PING");	/* on failure the flush hears of the loss */
+}
+
+/* Sends what may go now: unpaced, chunks until depth(f) are in flight (so
+ * that the server never waits for us, or for an archive write); under a
+ * budget, one step at a time, each when the budget allows; under a cap,
+ * each chunk no sooner than its due time.  Stops when the cycle has taken
+ * its N. */
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 {
 	struct flush *f = arg;
 
 	(void)fd;
 	(void)what;
-	while (f->running && !f->stopping && f->to_take > 0 && f->inflight < depth(f)) {
-		double now = time_mono();
+	while (f->running && !f->step_out) {
+		double now = time_mono(), due;
 		struct chunk *c;
 
-		if (f->max_per_sec != 0 && f->chunk_due > now) {
-			timer_arm(f->next_chunk, f->chunk_due - now);
+		if (pace_probe_due(&f->pace, now) && (f->to_take > 0 || f->inflight > 0)) {
+			send_probe(f, now);
+			return;
+		}
+		if (pace_budgeted(&f->pace) && send_synced(f, now))
+			return;
+		if (f->stopping || f->to_take == 0 || f->inflight >= depth(f))
+			break;
+		if ((due = pace_chunk_due(&f->pace, now)) > now) {
+			timer_arm(f->next_chunk, due - now);
 			return;
 		}
 		c = chunk_new(f);
@@ -713,13 +777,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		f->to_take -= c->n;
-		/* Pace: each chunk may start its share of a second after the last.
-		 * Lateness up to FLUSH_PACE_SLACK is made up; more is forgiven. */
-		if (f->max_per_sec != 0) {
-			if (f->chunk_due < now - FLUSH_PACE_SLACK)
-				f->chunk_due = now - FLUSH_PACE_SLACK;
-			f->chunk_due += (double)c->n / (double)f->max_per_sec;
-		}
+		pace_chunk_started(&f->pace, c->n, now);
 		f->chunks[f->inflight++] = c;
 		send_chunk(c);
 	}
@@ -727,7 +785,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 		maybe_finish(f);
 }
 
-int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, const char **why)
+int flush_start(struct flush *f, uint64_t n, double budget, flush_done_fn *done, void *arg, const char **why)
 {
 	if (f->running) {
 		*why = "a flush is already running on this shard";
@@ -735,7 +793,10 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 	}
 	memset(&f->res, 0, sizeof(f->res));
 	f->res.requested = n;
-	f->to_take = n;
+	/* The oldest entries of the cycle's start, not those created while it
+	 * runs: a paced cycle would otherwise chase a busy writer for as long as
+	 * it writes. */
+	f->to_take = n < ledger_count(f->ledger) ? n : ledger_count(f->ledger);
 	f->running = true;
 	/* The archive stays as it is until the cycle ends. */
 	store_hold(f->store);
@@ -745,7 +806,9 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 	f->stopping = false;
 	f->done = done;
 	f->done_arg = arg;
-	f->started = f->chunk_due = time_mono();
+	f->started = time_mono();
+	f->step_out = f->probing = false;
+	pace_start(&f->pace, budget, f->max_per_sec, f->started);
 	on_next_chunk(-1, 0, f);
 	return 0;
 }
@@ -808,6 +871,7 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 	f->next_chunk = evtimer_new(base, on_next_chunk, f);
 	if (f->next_chunk == NULL)
 		abort();
+	pace_init(&f->pace);
 	if (dump_lua.sha[0] == '\0') {
 		sha1_hex(dump_lua.body, strlen(dump_lua.body), dump_lua.sha);
 		sha1_hex(cad_lua.body, strlen(cad_lua.body), cad_lua.sha);
@@ -844,4 +908,8 @@ void flush_stats(const struct flush *f, struct shard_stats *st)
 	if (f->flush_cycles_total > 0)
 		st->last_flush_unix = f->last_flush_unix;
 	st->flushing = f->running;
+	if (f->running || f->flush_cycles_total > 0) {
+		st->flush_entries_per_sec = pace_entries_per_sec(&f->pace, time_mono());
+		st->flush_server_share = pace_server_share(&f->pace, time_mono());
+	}
 }

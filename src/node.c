@@ -242,7 +242,7 @@ static int on_policy_flush(void *owner, uint64_t count)
 		log_debug("shard %s: over the threshold but nothing to flush yet", n->name);
 		return -1;
 	}
-	return flush_start(n->flush, count, on_flush_done, n, &why);
+	return flush_start(n->flush, count, tick_policy(n->tick)->flush_server_budget, on_flush_done, n, &why);
 }
 
 int node_flush_now(struct node *n, uint64_t count, flush_done_fn *done, void *arg, const char **why)
@@ -254,7 +254,7 @@ int node_flush_now(struct node *n, uint64_t count, flush_done_fn *done, void *ar
 	n->caller_done = done;
 	n->caller_arg = arg;
 	tick_record_flush(n->tick);
-	if (flush_start(n->flush, count, on_flush_done, n, why) < 0) {
+	if (flush_start(n->flush, count, tick_policy(n->tick)->flush_server_budget, on_flush_done, n, why) < 0) {
 		n->caller_done = NULL;
 		return -1;
 	}

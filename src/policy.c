@@ -10,9 +10,10 @@
 
 #define POLICY_VALUE_SHOWN 64	/* bytes of an invalid value in the log */
 
-/* The three values of Ray's policy, defined once: their config keys (whose
- * table entry gives the type and bounds) and where each lives in struct
- * policy.  Reading the config, the runtime hash and the status walk it. */
+/* The three values of Ray's policy, and the flush's budget, defined once:
+ * their config keys (whose table entry gives the type and bounds) and
+ * where each lives in struct policy.  Reading the config, the runtime hash
+ * and the status walk it. */
 static const struct {
 	const char *name;
 	size_t value, source;
@@ -22,7 +23,14 @@ static const struct {
 	{"flush_period_secs", offsetof(struct policy, flush_period_secs), offsetof(struct policy, src_period)},
 	{"flush_num_entries_each_time", offsetof(struct policy, flush_num_entries_each_time),
 	 offsetof(struct policy, src_entries)},
+	{"flush_server_budget", offsetof(struct policy, flush_server_budget), offsetof(struct policy, src_budget)},
 };
+
+/* A field held in a double (the others are uint64_t). */
+static bool is_real(enum conf_type t)
+{
+	return t == CT_SECS || t == CT_SHARE;
+}
 
 int policy_field_find(const char *name)
 {
@@ -37,7 +45,7 @@ double policy_field_value(const struct policy *p, int f)
 {
 	const char *v = (const char *)p + fields[f].value;
 
-	if (conf_key_find(fields[f].name)->type == CT_SECS)
+	if (is_real(conf_key_find(fields[f].name)->type))
 		return *(const double *)(const void *)v;
 	return (double)*(const uint64_t *)(const void *)v;
 }
@@ -51,7 +59,7 @@ static void set_field(struct policy *p, int f, double v, enum conf_source src)
 {
 	char *slot = (char *)p + fields[f].value;
 
-	if (conf_key_find(fields[f].name)->type == CT_SECS)
+	if (is_real(conf_key_find(fields[f].name)->type))
 		*(double *)(void *)slot = v;
 	else
 		*(uint64_t *)(void *)slot = (uint64_t)v;
@@ -63,7 +71,7 @@ void policy_from_conf(struct policy *p, const struct shard_conf *sc)
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
 		const struct conf_key *k = conf_key_find(fields[i].name);
 		const char *v = (const char *)sc + k->offset;
-		double d = k->type == CT_SECS ? *(const double *)(const void *)v
+		double d = is_real(k->type) ? *(const double *)(const void *)v
 					      : (double)*(const uint64_t *)(const void *)v;
 
 		set_field(p, (int)i, d, (enum conf_source)sc->source[conf_key_index(k)]);
@@ -77,8 +85,8 @@ static int runtime_value(const char *key, const char *text, double *out, const c
 	const struct conf_key *k = conf_key_find(key);
 	uint64_t u;
 
-	if (k->type == CT_SECS) {
-		if (parse_secs(text, out, err) < 0)
+	if (k->type == CT_SECS || k->type == CT_SHARE) {
+		if ((k->type == CT_SECS ? parse_secs(text, out, err) : parse_share(text, out, err)) < 0)
 			return -1;
 	} else {
 		if ((k->type == CT_SIZE ? parse_size(text, &u, err) : parse_uint(text, &u, err)) < 0)

@@ -40,6 +40,8 @@
 	X(changed_total, COUNTER, "entries left in Redis because they changed between archive and delete") \
 	X(last_flush_unix, REAL, "when the last cycle ended, unix seconds") \
 	X(flushing, BOOL, "a flush cycle is running") \
+	X(flush_entries_per_sec, REAL, "the pace of the running or last flush cycle: entries taken per second") \
+	X(flush_server_share, REAL, "the share of the server's time its commands took, from their round trips") \
 	X(archive_bytes, UINT, "bytes in the shard's archive segments") \
 	X(archive_segments, UINT, "archive segment files") \
 	X(archive_oldest_unix, REAL, "when the oldest archived record was flushed, unix seconds") \

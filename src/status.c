@@ -65,7 +65,7 @@ static void field_json(const struct stats_field *f, const struct shard_stats *st
 	}
 }
 
-/* One setting's effective value: the policy's for its three fields (they
+/* One setting's effective value: the policy's for its fields (they
  * may come from the runtime hash), else the config's. */
 static void setting_json(const struct conf_key *k, const struct shard_conf *sc, const struct policy *p,
 			 struct buf *text, struct json *j)
@@ -75,7 +75,7 @@ static void setting_json(const struct conf_key *k, const struct shard_conf *sc, 
 
 	json_key(j, "value");
 	if (f >= 0) {
-		if (k->type == CT_SECS)
+		if (k->type == CT_SECS || k->type == CT_SHARE)
 			json_double(j, policy_field_value(p, f));
 		else
 			json_uint(j, (uint64_t)policy_field_value(p, f));

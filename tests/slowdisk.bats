@@ -79,8 +79,8 @@ phase() {
 	redis_start a
 	redis_start b
 	conf_base "" 'flush_when_at_least_bytes = 1TiB'
-	conf_shard a "unix:$(redis_sock a)" 'flush_max_entries_per_sec = 5000'
-	conf_shard b "unix:$(redis_sock b)" 'flush_max_entries_per_sec = 0'
+	conf_shard a "unix:$(redis_sock a)" 'flush_max_entries_per_sec = 5000' 'flush_server_budget = off'
+	conf_shard b "unix:$(redis_sock b)" 'flush_server_budget = off'
 
 	# Fast, slow, and once more each when the first pair is out of bounds:
 	# the figures of a shared machine wobble.
