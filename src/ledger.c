@@ -5,7 +5,8 @@
  * two hash indexes (ledger_index.c: the live keys, and the entries taken
  * for deletion) and records every change in the log (ledger_log.c, which
  * owns the file and its format).  The links between entries are encoded in
- * ledger_int.h. */
+ * ledger_int.h; giving memory back after random deletions is
+ * ledger_mem.c's. */
 #include "config.h"
 
 #include <stdint.h>
@@ -18,18 +19,6 @@
 #include "ledger_log.h"
 #include "slab.h"
 #include "util.h"
-
-struct ledger {
-	struct ledger_entry *head, *tail;
-	struct ledger_index live;	/* the tracked keys */
-	struct ledger_index taken;	/* detached by ledger_take, not yet settled */
-	size_t key_bytes;
-	uint32_t seed;
-	struct slab slab;		/* where the entries live */
-	bool compact_pending;		/* a compaction is wanted at the next sync */
-	struct ledger_entry *walk;	/* a compaction's place in the list, or NULL */
-	struct ledger_log *log;		/* NULL: in memory only, or replaying */
-};
 
 bool ledger_is_mark(const struct ledger_entry *e)
 {
@@ -51,9 +40,13 @@ struct ledger *ledger_new(void)
 	return l;
 }
 
-static void entry_free(struct ledger *l, struct ledger_entry *e)
+void ledger_entry_free(struct ledger *l, struct ledger_entry *e)
 {
-	slab_free(&l->slab, e);
+	size_t n = entry_size(e);
+
+	/* Freed: a sweep of its page must not take it for a live one. */
+	entry_set_flag(e, LEDGER_F_DEAD, true);
+	slab_free(&l->slab, e, n);
 }
 
 void ledger_free(struct ledger *l)
@@ -78,7 +71,7 @@ void ledger_clear(struct ledger *l)
 	 * A compaction's walk mark goes with the rest, and its rewrite. */
 	for (struct ledger_entry *e = l->head, *next; e != NULL; e = next) {
 		next = entry_next(e);
-		entry_free(l, e);
+		ledger_entry_free(l, e);
 	}
 	l->head = l->tail = NULL;
 	l->walk = NULL;
@@ -156,6 +149,7 @@ static void track(struct ledger *l, struct ledger_entry *pos, struct ledger_entr
 static void untrack(struct ledger *l, struct ledger_entry *e, size_t slot)
 {
 	ledger_index_delete(&l->live, slot);
+	ledger_index_maybe_shrink(&l->live);
 	l->key_bytes -= e->klen;
 	list_unlink(l, e);
 }
@@ -232,7 +226,7 @@ static void walk(struct ledger *l, size_t max)
 		list_insert_before(l, e, l->walk);
 		return;
 	}
-	entry_free(l, l->walk);
+	ledger_entry_free(l, l->walk);
 	l->walk = NULL;
 	ledger_log_rewrite_fed(l->log);
 }
@@ -345,7 +339,7 @@ bool ledger_remove(struct ledger *l, const char *key, size_t klen)
 		return false;
 	untrack(l, e, slot);
 	log_del(l, key, klen);	/* before the free: key may be e->key */
-	entry_free(l, e);
+	ledger_entry_free(l, e);
 	return true;
 }
 
@@ -433,7 +427,7 @@ void ledger_cursor_free(struct ledger *l, struct ledger_entry *cursor)
 	if (cursor == NULL)
 		return;
 	list_unlink(l, cursor);
-	entry_free(l, cursor);
+	ledger_entry_free(l, cursor);
 }
 
 size_t ledger_take_where(struct ledger *l, struct ledger_entry *cursor, ledger_want_fn *want, void *arg,
@@ -469,7 +463,7 @@ void ledger_done(struct ledger *l, struct ledger_entry *e)
 	 * has the new 'A', which a 'D' would cancel. */
 	if (!entry_flag(e, LEDGER_F_RECREATED))
 		log_del(l, e->key, e->klen);
-	entry_free(l, e);
+	ledger_entry_free(l, e);
 }
 
 void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
@@ -481,7 +475,7 @@ void ledger_put_back(struct ledger *l, struct ledger_entry **v, size_t n)
 		struct ledger_entry *e = v[i];
 
 		if (lookup(l, e->key, e->klen, NULL) != NULL) {
-			entry_free(l, e);	/* created again meanwhile: the new one counts */
+			ledger_entry_free(l, e);	/* created again meanwhile: the new one counts */
 			continue;
 		}
 		track(l, l->head, e);
@@ -523,5 +517,5 @@ size_t ledger_retain(struct ledger *l, bool (*keep)(void *arg, const char *key, 
 void ledger_unmark(struct ledger *l, struct ledger_entry *mark)
 {
 	list_unlink(l, mark);
-	entry_free(l, mark);
+	ledger_entry_free(l, mark);
 }

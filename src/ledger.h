@@ -73,6 +73,12 @@ size_t ledger_count(const struct ledger *l);
  * not yet found the keys older than those seen since (taking now would
  * take the newest). */
 bool ledger_flushable(const struct ledger *l);
+/* Gives memory back after random deletions: moves the live entries of up
+ * to `pages` sparse slab pages (less than half live) into dense ones, so
+ * that the emptied pages go back to the system (ledger_mem.c).  *moved
+ * says how many entries moved.  True while more remains: call it again
+ * soon; false when the ledger's pages are dense enough. */
+bool ledger_defrag(struct ledger *l, size_t pages, size_t *moved);
 /* Creation time of the oldest real entry, or 0. */
 uint32_t ledger_oldest_created(const struct ledger *l);
 /* Bytes of daemon memory the ledger uses (entries and index). */

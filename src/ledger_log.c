@@ -53,7 +53,10 @@
 #define LOG_HDR_LEN 9
 #define LOG_COMPACT_MIN 100000		/* records before compaction is considered */
 #define LOG_KEY_MAX (512u << 20)	/* Redis's own limit on a key */
-#define LOG_BUF_KEEP (1u << 20)		/* buffer capacity kept between jobs */
+/* Buffer capacity kept between jobs: a second's records of a busy shard
+ * grow it again cheaply, and a larger one kept would cost a small ledger
+ * more than its entries (ledger_bytes counts it). */
+#define LOG_BUF_KEEP (64u << 10)
 
 /* The files, touched only by jobs (one at a time, on whichever thread)
  * and by open and close, when no job is out. */

@@ -512,8 +512,67 @@ static void test_walk(void)
 	walk_case(-1, 1, "a clear during the walk");
 }
 
+/* After a random 90% of the keys is deleted, the sweep gives the sparse
+ * pages back, moving the live entries without changing their order or
+ * losing them from the index; entries out for deletion and marks stay put;
+ * a refill takes about the fresh memory again. */
+static void test_defrag(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *v[100], *mark;
+	char key[32], *before, *after;
+	size_t fresh, sparse, dense, refilled, moved = 0, total = 0, n, taken, calls = 0;
+	bool all = true;
+	unsigned seed = 7;
+
+	for (int i = 0; i < 200000; i++)
+		keyf(l, false, "key:", i);
+	fresh = ledger_memory(l);
+	taken = ledger_take(l, v, 100);	/* out for deletion: they stay put */
+	mark = ledger_mark(l);
+	for (int i = 0; i < 200000; i++) {
+		if ((rand_r(&seed) % 10) != 0)
+			keyf(l, true, "key:", i);
+	}
+	sparse = ledger_memory(l);
+	before = keys_only(l, false);
+	while (ledger_defrag(l, 16, &moved) && calls < 10000) {
+		total += moved;
+		calls++;
+	}
+	total += moved;
+	dense = ledger_memory(l);
+	after = keys_only(l, false);
+	ok(strcmp(before, after) == 0, "the sweep keeps the order (%zu entries moved in %zu calls)", total, calls);
+	n = 0;
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = ledger_next(e)) {
+		if (ledger_is_mark(e))
+			continue;
+		snprintf(key, sizeof(key), "%.*s", (int)e->klen, e->key);
+		all &= ledger_contains(l, key, strlen(key));
+		n++;
+	}
+	ok(all && n == ledger_count(l) && n > 15000 && n < 25000, "and the index finds every one of the %zu", n);
+	ok(dense * 4 < sparse && dense * 4 < fresh,
+	   "memory: %zu fresh, %zu after 90%% deleted, %zu after the sweep", fresh, sparse, dense);
+	ok(dense / ledger_count(l) < 3 * fresh / 2 / 200000, "per live entry, within 1.5x of fresh (%zu against %zu B)",
+	   dense / ledger_count(l), fresh / 200000);
+	ledger_put_back(l, v, taken);
+	ledger_unmark(l, mark);
+	for (int i = 200000; i < 380000; i++)
+		keyf(l, false, "key:", i);
+	refilled = ledger_memory(l);
+	ok(refilled / ledger_count(l) < fresh * 125 / 100 / 200000, "refilled to %zu: %zu B per entry (fresh %zu)",
+	   ledger_count(l), refilled / ledger_count(l), fresh / 200000);
+	ok(!ledger_defrag(l, 16, &moved), "nothing more to sweep");
+	free(before);
+	free(after);
+	ledger_free(l);
+}
+
 int main(void)
 {
+	test_defrag();
 	test_walk();
 	test_log_edges();
 	test_order();
