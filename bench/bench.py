@@ -458,7 +458,7 @@ class Suite:
             for archive in ("no", "yes"):
                 rs.populate(n, "key")
                 d = sc.daemon("d-archive-" + archive, [("s", rs, {})],
-                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0,
+                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "flush_server_budget": "off",
                                "archive": archive})
                 t0 = time.monotonic()
                 d.wait_ready(timeout=120)
@@ -975,7 +975,7 @@ unset multiplot
         """One daemon, many small shards, concurrent forced flushes."""
         counts = self.q([1, 8], [1, 8, 32])
         k = self.q(25000, 50000)
-        raw = {"entries_per_shard": k, "archive": "no", "flush_max_entries_per_sec": 0, "runs": {}}
+        raw = {"entries_per_shard": k, "archive": "no", "flush_max_entries_per_sec": 0, "flush_server_budget": "off", "runs": {}}
         env = self.env
         for ns in counts:
             with env.scope("s7-%d" % ns) as sc:
@@ -983,7 +983,7 @@ unset multiplot
                 for rs in servers:
                     rs.populate(k, "key")
                 d = sc.daemon("d", [("s%d" % i, rs, {}) for i, rs in enumerate(servers)],
-                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"})
+                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "flush_server_budget": "off", "archive": "no"})
                 d.wait_ready(timeout=120)
                 rss_ready = d.rss()
                 c0, t0 = d.cpu(), time.monotonic()
@@ -1014,8 +1014,8 @@ unset multiplot
     def s8_cluster(self):
         """A forced flush across a 3-master Redis Cluster against three standalone servers."""
         k = self.q(20000, 100000)
-        raw = {"entries_per_master": k, "archive": "no", "flush_max_entries_per_sec": 0}
-        policy = {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"}
+        raw = {"entries_per_master": k, "archive": "no", "flush_max_entries_per_sec": 0, "flush_server_budget": "off"}
+        policy = {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "flush_server_budget": "off", "archive": "no"}
         env = self.env
         with env.scope("s8-standalone") as sc:
             servers = [sc.redis("r%d" % i) for i in range(3)]
