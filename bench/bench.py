@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import redis
@@ -84,8 +85,8 @@ class Env:
         self.flushctl = os.path.join(build, "gcs-flushctl")
         self.loadgen = os.path.join(build, "tools", "gcs-loadgen")
 
-    def spawn(self, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL):
-        p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=stdin)
+    def spawn(self, argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=None):
+        p = subprocess.Popen(argv, stdout=stdout, stderr=stderr, stdin=stdin, env=env)
         self.pidlog.write("start %d\n" % p.pid)
         self.pidlog.flush()
         self.procs.append(p)
@@ -160,8 +161,8 @@ class Scope:
     def redis(self, name, *extra, tcp=False):
         return Redis(self, name, extra, tcp)
 
-    def daemon(self, name, shards, policy, flushd=None, extra_lines=()):
-        return Daemon(self, name, shards, policy, flushd, extra_lines)
+    def daemon(self, name, shards, policy, flushd=None, extra_lines=(), env=None):
+        return Daemon(self, name, shards, policy, flushd, extra_lines, env)
 
 
 def free_port():
@@ -221,10 +222,11 @@ class Redis:
 
 
 class Daemon:
-    def __init__(self, scope, name, shards, policy, flushd=None, extra_lines=()):
+    def __init__(self, scope, name, shards, policy, flushd=None, extra_lines=(), env=None):
         """shards: [(name, Redis, {key: value})], an "address" there instead
         of the UNIX socket; policy: {key: value}; flushd: another binary;
-        extra_lines: more of the config file (a cluster shard's section)."""
+        extra_lines: more of the config file (a cluster shard's section);
+        env: the daemon's environment (None: ours)."""
         self.env = scope.env
         self.dir = scope.path(name)
         os.makedirs(self.dir)
@@ -243,7 +245,7 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.logf = open(os.path.join(self.dir, "daemon.log"), "w")
-        self.proc = self.env.spawn([flushd or self.env.flushd, "-c", self.conf], stderr=self.logf)
+        self.proc = self.env.spawn([flushd or self.env.flushd, "-c", self.conf], stderr=self.logf, env=env)
         self.pid = self.proc.pid
 
     def request(self, line, timeout=30):
@@ -476,7 +478,7 @@ class Suite:
             for archive in ("no", "yes"):
                 rs.populate(n, "key")
                 d = sc.daemon("d-archive-" + archive, [("s", rs, {})],
-                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0,
+                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "flush_server_budget": "off",
                                "archive": archive})
                 t0 = time.monotonic()
                 d.wait_ready(timeout=120)
@@ -520,11 +522,15 @@ class Suite:
 
     # ------------------------------------------------------------------
     def s2_latency(self):
-        """GET latency of other clients while the daemon flushes at its default pacing."""
+        """Other clients' GET latency and rate while the daemon flushes with its default settings."""
         f = self.q(600000, 1000000)        # entries per flush (outlasting the GETs), archive off and on
         g = self.q(100000, 300000)         # GETs per redis-benchmark run
-        raw = {"entries_per_flush": f, "gets_per_run": g, "clients": 10,
-               "pacing": "flush_max_entries_per_sec default (100000)"}
+        batch = 10000                      # the default flush_num_entries_each_time
+        # --s2-budgets 5%,10%,25%: the same with each budget, set through the
+        # runtime policy key (how the default was chosen); "default" is the
+        # built-in one.
+        budgets = (self.args.s2_budgets or "default").split(",")
+        raw = {"entries_per_flush": f, "gets_per_run": g, "clients": 10, "batch": batch, "budgets": {}}
         env = self.env
         with env.scope("s2") as sc:
             rs = sc.redis("r")
@@ -533,53 +539,89 @@ class Suite:
             for s in range(0, 100000, 1000):
                 pipe.mset({"key:%012d" % i: "x" * 20 for i in range(s, s + 1000)})
             pipe.execute()
-            rs.populate(f, "a")
-            rs.populate(f, "b")
+            rs.populate(f + 2 * batch, "a")
+            rs.populate(f + 2 * batch, "b")
             d = sc.daemon("d", [("off", rs, {"match": "a:*", "archive": "no"}),
                                 ("on", rs, {"match": "b:*", "archive": "yes"})],
-                          {"flush_when_at_least_bytes": HUGE})
+                          # a 1 s period: the policy hash is read every second
+                          {"flush_when_at_least_bytes": HUGE, "policy_key": "bench:policy", "flush_period_secs": 1})
             d.wait_ready(timeout=120)
 
-            def getbench():
+            def getbench(n=g):
                 rc, out, secs = env.run(["redis-benchmark", "-s", rs.sock, "-t", "get", "-r", "100000",
-                                         "-n", str(g), "-c", "10", "--csv"], 120)
+                                         "-n", str(n), "-c", "10", "--csv"], 120)
                 if rc:
                     raise Failed("redis-benchmark failed: " + out)
                 return bench_csv(out)
 
-            for shard, label in (("off", "off"), ("on", "on")):
-                idle = getbench()
-                p = env.spawn(d.flush_argv(shard, f), stdout=subprocess.PIPE)
-                wait_for("the flush to start", 10, lambda: d.shard(shard)["flushing"] or p.poll() is not None)
-                fl0 = d.shard(shard)["flushed_entries_total"]
-                t0 = time.monotonic()
-                busy = getbench()
-                t1 = time.monotonic()
-                st = d.shard(shard)
-                covered = st["flushing"]
-                during_rate = (st["flushed_entries_total"] - fl0) / (t1 - t0)
-                if covered:  # the figure is in; stop the rest of the flush
-                    d.request("pause " + shard)
-                out, _ = p.communicate(timeout=600)
-                env.reaped(p)
-                d.request("resume " + shard)
-                rep = json.loads(out)
-                if not rep.get("ok") and rep.get("error") != "paused":
-                    raise Failed("flush: " + str(rep))
-                rate = rep["flushed"] / rep["seconds"]
-                raw["archive_" + label] = dict(idle=idle, flushing=busy, flush=rep, entries_per_s=rate,
-                                               entries_per_s_during_benchmark=during_rate,
-                                               flush_outlasted_benchmark=covered)
-                log("s2: archive %s: GET p50/p99 idle %.3f/%.3f ms, flushing %.3f/%.3f ms; %.0f entries/s%s" % (
-                    label, idle["p50_latency_ms"], idle["p99_latency_ms"], busy["p50_latency_ms"],
-                    busy["p99_latency_ms"], during_rate, "" if covered else " (the flush ended before the GETs)"))
-                ratio = busy["p99_latency_ms"] / idle["p99_latency_ms"]
-                self.row("2 latency", "GET p50 flushing, archive %s" % label, busy["p50_latency_ms"], "ms",
-                         "idle p50", idle["p50_latency_ms"], busy["p50_latency_ms"] / idle["p50_latency_ms"])
-                self.row("2 latency", "GET p99 flushing, archive %s" % label, busy["p99_latency_ms"], "ms",
-                         "idle p99", idle["p99_latency_ms"], ratio, "<= 2.5", ratio <= 2.5)
-                self.row("2 latency", "entries/s during GETs, archive %s" % label, during_rate, "entries/s",
-                         "default pacing", 100000, during_rate / 100000, None, None)
+            def set_budget(budget):
+                if budget == "default":
+                    rs.r.delete("bench:policy")
+                else:
+                    rs.r.hset("bench:policy", "flush_server_budget", budget)
+
+                def applied(sh):
+                    b = d.shard(sh)["settings"]["flush_server_budget"]
+                    if budget == "default":
+                        return b["source"] != "runtime"
+                    want = 0 if budget == "off" else float(budget.rstrip("%")) / (100 if "%" in budget else 1)
+                    return b["source"] == "runtime" and abs(b["value"] - want) < 1e-9
+                wait_for("the budget to apply", 30, lambda: applied("off") and applied("on"), 0.1)
+                return d.shard("on")["settings"]["flush_server_budget"]["value"]
+
+            for budget in budgets:
+                value = set_budget(budget)
+                name = "default %g%%" % (value * 100) if budget == "default" else "budget " + budget
+                raw["budgets"][name] = br = {}
+                for shard, label in (("off", "off"), ("on", "on")):
+                    idle = getbench()
+                    p = env.spawn(d.flush_argv(shard, f), stdout=subprocess.PIPE)
+                    wait_for("the flush to start", 10, lambda: d.shard(shard)["flushing"] or p.poll() is not None)
+                    fl0 = d.shard(shard)["flushed_entries_total"]
+                    t0 = time.monotonic()
+                    busy = getbench()
+                    t1 = time.monotonic()
+                    st = d.shard(shard)
+                    covered = st["flushing"]
+                    during_rate = (st["flushed_entries_total"] - fl0) / (t1 - t0)
+                    if covered:  # the figure is in; stop the rest of the flush
+                        d.request("pause " + shard)
+                    out, _ = p.communicate(timeout=600)
+                    env.reaped(p)
+                    d.request("resume " + shard)
+                    rep = json.loads(out)
+                    if not rep.get("ok") and rep.get("error") != "paused":
+                        raise Failed("flush: " + str(rep))
+                    share = d.shard(shard)["flush_server_share"]
+                    # The default batch beside the same GETs: how long a policy flush takes.
+                    gp = env.spawn(["redis-benchmark", "-s", rs.sock, "-t", "get", "-r", "100000", "-n",
+                                    "100000000", "-c", "10", "-q"])
+                    time.sleep(0.5)
+                    brep = d.flush(shard, batch)
+                    env.stop(gp)
+                    br["archive_" + label] = dict(idle=idle, flushing=busy, flush=rep,
+                                                  entries_per_s_during_benchmark=during_rate,
+                                                  flush_outlasted_benchmark=covered, server_share=share,
+                                                  batch=brep)
+                    log("s2: %s, archive %s: GET p50/p99 idle %.3f/%.3f ms, flushing %.3f/%.3f ms; GET/s %.0f -> "
+                        "%.0f; %.0f entries/s (server share %.3f)%s; a batch of %d in %.2f s" % (
+                            name, label, idle["p50_latency_ms"], idle["p99_latency_ms"], busy["p50_latency_ms"],
+                            busy["p99_latency_ms"], idle["rps"], busy["rps"], during_rate, share,
+                            "" if covered else " (the flush ended before the GETs)", batch, brep["seconds"]))
+                    ratio = busy["p99_latency_ms"] / idle["p99_latency_ms"]
+                    rps = busy["rps"] / idle["rps"]
+                    tag = "%s, archive %s" % (name, label)
+                    self.row("2 latency", "GET p50 flushing, " + tag, busy["p50_latency_ms"], "ms",
+                             "idle p50", idle["p50_latency_ms"], busy["p50_latency_ms"] / idle["p50_latency_ms"])
+                    self.row("2 latency", "GET p99 flushing, " + tag, busy["p99_latency_ms"], "ms",
+                             "idle p99", idle["p99_latency_ms"], ratio, "<= 2.5", ratio <= 2.5)
+                    self.row("2 latency", "GET/s flushing, " + tag, busy["rps"], "GET/s",
+                             "idle GET/s", idle["rps"], rps, ">= 0.8", rps >= 0.8)
+                    self.row("2 latency", "entries/s during GETs, " + tag, during_rate, "entries/s",
+                             "server share", share, None, None, None)
+                    self.row("2 latency", "a %d batch under GETs, %s" % (batch, tag), batch / brep["seconds"],
+                             "entries/s", "period 10 s", 10, brep["seconds"] / 10, "well within", brep["seconds"] < 5)
+            set_budget("default")
         self.raw["2_latency"] = raw
 
     # ------------------------------------------------------------------
@@ -663,6 +705,7 @@ class Suite:
             raw.update(rss_before=rss0, rss_after=rss1, tracked=st["tracked_entries"], ledger_bytes=st["ledger_bytes"],
                        daemon_bytes_per_entry=per, ledger_bytes_per_entry=st["ledger_bytes"] / n,
                        mean_key_len=mean_len, loadgen=out.strip())
+            self.churn(d, rs, keys, rss0, per, raw)
             d.stop()
             rs.stop()
 
@@ -687,6 +730,59 @@ class Suite:
             self.row("4 memory", "daemon ledger_bytes per entry", st["ledger_bytes"] / n, "B",
                      "zset used_memory delta", zper, st["ledger_bytes"] / n / zper, None, None)
         self.raw["4_memory"] = raw
+
+    def churn(self, d, rs, keys, rss0, fresh, raw):
+        """Scenario 4, continued: the application deletes a random 90% of the
+        keys; the daemon's memory per live entry is sampled every second for
+        up to a minute; then it refills to n and the same is read again."""
+        n = len(keys)
+        victims = random.Random(13).sample(keys, n * 9 // 10)
+        live = n - len(victims)
+        pipe = rs.r.pipeline(transaction=False)
+        for i in range(0, len(victims), 1000):
+            pipe.unlink(*victims[i:i + 1000])
+            if i % 100000 == 0:
+                pipe.execute()
+        pipe.execute()
+        wait_for("the deletions to be tracked", 120, lambda: d.shard("s")["tracked_entries"] <= live, 0.2)
+        t0 = time.monotonic()
+        series = []
+        reached = None
+        while time.monotonic() - t0 < 60:
+            st = d.shard("s")
+            now = time.monotonic() - t0
+            per_live = (d.rss() - rss0) / st["tracked_entries"]
+            series.append([round(now, 1), per_live, st["ledger_bytes"] / st["tracked_entries"]])
+            if reached is None and per_live <= 1.5 * fresh:
+                reached = now
+            # Stable: no longer falling over the last 5 samples.
+            if len(series) > 6 and series[-6][1] - per_live < 0.01 * per_live:
+                break
+            time.sleep(1)
+        per_live, lb = series[-1][1], series[-1][2]
+        raw["churn"] = dict(deleted=len(victims), live=st["tracked_entries"], series=series,
+                            seconds_to_1_5x=reached, per_live_entry=per_live, ledger_bytes_per_live_entry=lb)
+        log("s4: after a random 90%% deleted: %.1f B per live entry (ledger_bytes %.1f), fresh %.1f; "
+            "within 1.5x after %s s" % (per_live, lb, fresh, "%.0f" % reached if reached is not None else "never"))
+        self.row("4 memory", "per live entry, a random 90%% deleted (after %.0f s)" % series[-1][0], per_live, "B",
+                 "fresh per entry", fresh, per_live / fresh, "<= 1.5 within 60 s", reached is not None)
+        self.row("4 memory", "ledger_bytes per live entry, 90% deleted", lb, "B", "fresh per entry", fresh,
+                 lb / fresh, None, None)
+        # Refill with new keys to n.
+        rc, out, _ = self.env.run([self.env.loadgen, "-s", rs.sock, "-c", str(len(victims)), "--start",
+                                   str(10 * n + 1), "--value-size", "16", "-P", "1000"], 300)
+        if rc:
+            raise Failed("gcs-loadgen: " + out)
+        d.wait_tracked("s", n)
+        time.sleep(2)  # a sweep's worth
+        st = d.shard("s")
+        per_refill = (d.rss() - rss0) / st["tracked_entries"]
+        raw["refill"] = dict(tracked=st["tracked_entries"], per_entry=per_refill,
+                             ledger_bytes_per_entry=st["ledger_bytes"] / st["tracked_entries"])
+        log("s4: refilled to %d: %.1f B per entry (ledger_bytes %.1f), fresh %.1f" % (
+            st["tracked_entries"], per_refill, st["ledger_bytes"] / st["tracked_entries"], fresh))
+        self.row("4 memory", "per entry, refilled to %d" % st["tracked_entries"], per_refill, "B",
+                 "fresh per entry", fresh, per_refill / fresh, "<= 1.25", per_refill <= 1.25 * fresh)
 
     # ------------------------------------------------------------------
     def s5_ordering(self):
@@ -770,7 +866,7 @@ class Suite:
         load_rate = 25000
         batch, period = 40000, 1
         raw = {"seconds": secs, "threshold": threshold, "load_rate": load_rate, "flush_num_entries_each_time": batch,
-               "flush_period_secs": period, "flush_max_entries_per_sec": "default (100000)", "value_size": 300,
+               "flush_period_secs": period, "pacing": "the defaults (flush_server_budget 10%)", "value_size": 300,
                "sample_every_s": 0.5}
         for archive in ("no", "yes"):
             label = "off" if archive == "no" else "on"
@@ -899,7 +995,7 @@ unset multiplot
         """One daemon, many small shards, concurrent forced flushes."""
         counts = self.q([1, 8], [1, 8, 32])
         k = self.q(25000, 50000)
-        raw = {"entries_per_shard": k, "archive": "no", "flush_max_entries_per_sec": 0, "runs": {}}
+        raw = {"entries_per_shard": k, "archive": "no", "flush_max_entries_per_sec": 0, "flush_server_budget": "off", "runs": {}}
         env = self.env
         for ns in counts:
             with env.scope("s7-%d" % ns) as sc:
@@ -907,7 +1003,7 @@ unset multiplot
                 for rs in servers:
                     rs.populate(k, "key")
                 d = sc.daemon("d", [("s%d" % i, rs, {}) for i, rs in enumerate(servers)],
-                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"})
+                              {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "flush_server_budget": "off", "archive": "no"})
                 d.wait_ready(timeout=120)
                 rss_ready = d.rss()
                 c0, t0 = d.cpu(), time.monotonic()
@@ -971,9 +1067,10 @@ unset multiplot
             rs = sc.redis("r", "--tls-port", str(tls_port), "--tls-cert-file", cert("server.crt"),
                           "--tls-key-file", cert("server.key"), "--tls-ca-cert-file", cert("ca.crt"),
                           "--tls-auth-clients", "no", tcp=True)
-            variants = [("plain TCP", None, {"address": "127.0.0.1:%d" % rs.port}),
+            # Unpaced: our build's budget off (a compare build may predate the key).
+            variants = [("plain TCP", None, {"address": "127.0.0.1:%d" % rs.port, "flush_server_budget": "off"}),
                         ("TLS", None, {"address": "127.0.0.1:%d" % tls_port, "tls": "yes",
-                                       "tls_ca_file": cert("ca.crt")})]
+                                       "tls_ca_file": cert("ca.crt"), "flush_server_budget": "off"})]
             if env.compare_flushd:
                 variants.append(("plain TCP, compare build", env.compare_flushd,
                                  {"address": "127.0.0.1:%d" % rs.port}))
@@ -1057,8 +1154,8 @@ unset multiplot
     def s8_cluster(self):
         """A forced flush across a 3-master Redis Cluster against three standalone servers."""
         k = self.q(20000, 100000)
-        raw = {"entries_per_master": k, "archive": "no", "flush_max_entries_per_sec": 0}
-        policy = {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "archive": "no"}
+        raw = {"entries_per_master": k, "archive": "no", "flush_max_entries_per_sec": 0, "flush_server_budget": "off"}
+        policy = {"flush_when_at_least_bytes": HUGE, "flush_max_entries_per_sec": 0, "flush_server_budget": "off", "archive": "no"}
         env = self.env
         with env.scope("s8-standalone") as sc:
             servers = [sc.redis("r%d" % i) for i in range(3)]
@@ -1135,10 +1232,89 @@ unset multiplot
         HoldBench(self, Failed, wait_for, log).run()
 
     # ------------------------------------------------------------------
+    def s11_slowdisk(self):
+        """The loop never blocks: status latency and another shard's flush rate while one shard's archive fdatasync takes 20 ms."""
+        env = self.env
+        shim = os.path.join(env.build, "tests", "slowsync.so")
+        if not os.path.exists(shim):
+            rc, out, _ = env.run(["make", "-C", env.build, "tests/slowsync.so"], 120)
+            if rc:
+                raise Failed("cannot build the slow-disk shim: " + out)
+        rounds = self.q(1, 3)
+        a_keys, b_keys, probes = 40000, self.q(60000, 100000), 300
+        raw = {"rounds": rounds, "a": "forced flush, archive on, 5000 entries/s cap, no budget",
+               "b": "forced unpaced flush, archive on", "status_requests": probes, "results": []}
+
+        def status_latency(sock, n):
+            lat = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.settimeout(10)
+                c.connect(sock)
+                c.sendall(b"status\n")
+                while c.recv(65536):
+                    pass
+                c.close()
+                lat.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.005)
+            lat.sort()
+            return lat[int(0.99 * (n - 1))], lat[n // 2]
+
+        with env.scope("s11") as sc:
+            ra, rb = sc.redis("a"), sc.redis("b")
+            for rnd in range(rounds):
+                for mode, match in (("fast", "/no/such/path/"), ("slow", "/archive/a/")):
+                    ra.r.flushall()
+                    rb.r.flushall()
+                    ra.populate(a_keys, "k")
+                    rb.populate(b_keys, "k")
+                    denv = dict(os.environ, LD_PRELOAD=shim, GCS_SLOW_SYNC_MATCH=match, GCS_SLOW_SYNC_MS="20")
+                    d = sc.daemon("d%d%s" % (rnd, mode),
+                                  [("a", ra, {"flush_max_entries_per_sec": 5000, "flush_server_budget": "off"}),
+                                   ("b", rb, {"flush_server_budget": "off"})],
+                                  {"flush_when_at_least_bytes": HUGE}, env=denv)
+                    d.wait_ready(timeout=120)
+                    d.wait_tracked("a", a_keys)
+                    d.wait_tracked("b", b_keys)
+                    pa = env.spawn(d.flush_argv("a", a_keys), stdout=subprocess.PIPE)
+                    wait_for("a's flush to start", 10, lambda: d.shard("a")["flushing"])
+                    out = {}
+                    th = threading.Thread(target=lambda: out.update(lat=status_latency(d.ctl_sock, probes)))
+                    th.start()
+                    rep = d.flush("b", b_keys)
+                    th.join()
+                    covered = d.shard("a")["flushing"]
+                    d.request("pause a")
+                    pa.communicate(timeout=60)
+                    env.reaped(pa)
+                    syncs = d.shard("a")["archive_syncs_total"]
+                    d.stop()
+                    shutil.rmtree(d.dir)
+                    res = dict(round=rnd, disk=mode, status_p99_ms=out["lat"][0], status_p50_ms=out["lat"][1],
+                               b_entries_per_s=rep["flushed"] / rep["seconds"], a_syncs=syncs,
+                               a_flushing_throughout=covered)
+                    raw["results"].append(res)
+                    log("s11: round %d, %s disk: status p99 %.2f ms (p50 %.2f), b %.0f entries/s, a %d syncs%s" % (
+                        rnd, mode, res["status_p99_ms"], res["status_p50_ms"], res["b_entries_per_s"], syncs,
+                        "" if covered else " (a's flush ended early)"))
+
+        def med(mode, k):
+            return statistics.median(r[k] for r in raw["results"] if r["disk"] == mode)
+        fp, sp = med("fast", "status_p99_ms"), med("slow", "status_p99_ms")
+        fr, sr = med("fast", "b_entries_per_s"), med("slow", "b_entries_per_s")
+        self.row("11 slow disk", "status p99, a's fdatasync +20 ms", sp, "ms", "fast disk", fp, sp / fp, "<= 2",
+                 sp / fp <= 2)
+        self.row("11 slow disk", "shard b flush rate, a's fdatasync +20 ms", sr, "entries/s", "fast disk", fr,
+                 sr / fr, ">= 0.9", sr / fr >= 0.9)
+        self.raw["11_slowdisk"] = raw
+
+    # ------------------------------------------------------------------
     def run(self):
         scenarios = [("1", self.s1_throughput), ("2", self.s2_latency), ("3", self.s3_tracking),
                      ("4", self.s4_memory), ("5", self.s5_ordering), ("6", self.s6_steady), ("7", self.s7_shards),
-                     ("8", self.s8_cluster), ("9", self.s9_tls), ("10", self.s10_hold)]
+                     ("8", self.s8_cluster), ("9", self.s9_tls), ("10", self.s10_hold),
+                     ("11", self.s11_slowdisk)]
         only = set(self.args.only.split(",")) if self.args.only else None
         failed = []
         t_all = time.monotonic()
@@ -1223,6 +1399,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", help="comma-separated scenario numbers (for development)")
     ap.add_argument("--compare-build", help="another build directory whose daemon scenario 8 runs too (before/after)")
+    ap.add_argument("--s2-budgets", help="scenario 2 with each of these flush_server_budget values (e.g. 5%%,10%%,25%%)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util.h"
+
 #define ARCHIVE_BODY_MAX (512u << 20)	/* a record body's upper bound, in bytes */
 #define ARCHIVE_SHARD_MAX 65535u	/* a shard name's upper bound, in bytes */
 
@@ -56,6 +58,22 @@ const char *archive_warning(const struct archive *a);
  * not delete such a key: it is not archived. */
 int archive_add(struct archive *a, const struct archive_rec *r);
 
+/* Records encoded ahead, by a caller that hands them over at once (a
+ * flush chunk's: its records then belong to one commit, and records of a
+ * chunk that is given up never reach the archive). */
+struct archive_batch {
+	struct buf data;
+	size_t n;
+	int64_t min_ms, max_ms;		/* flushed_ms range */
+};
+
+void archive_batch_init(struct archive_batch *b);
+void archive_batch_free(struct archive_batch *b);
+/* Encodes a copy of r into b: 0, or -1 as archive_add. */
+int archive_batch_add(struct archive_batch *b, const struct archive_rec *r);
+/* Buffers b's records as archive_add would, and empties b. */
+void archive_add_batch(struct archive *a, struct archive_batch *b);
+
 /* Records buffered and not yet committed. */
 size_t archive_pending(const struct archive *a);
 /* Forgets them: their keys are not going to be deleted after all. */
@@ -70,11 +88,35 @@ void archive_discard(struct archive *a);
  * current one has reached segment_bytes. */
 int archive_commit(struct archive *a, int *errnum, char **err);
 
+/* archive_commit in three steps, so that the writing and the fdatasync can
+ * run on another thread (the store's worker) while the loop goes on:
+ *   begin, on the owner's thread, takes the buffered records (NULL when
+ *     there are none); records added afterwards wait for the next commit;
+ *   run, on any thread, writes and syncs them, touching only c and the
+ *     files;
+ *   end, on the owner's thread, applies the outcome (as archive_commit's
+ *     return, *errnum and *err) and frees c.
+ * One commit at a time, and between begin and end the owner may only add
+ * records and read the statistics: no other commit, retention or close. */
+struct archive_commit;
+struct archive_commit *archive_commit_begin(struct archive *a);
+void archive_commit_run(struct archive_commit *c);
+int archive_commit_end(struct archive *a, struct archive_commit *c, int *errnum, char **err);
+
 /* Deletes whole oldest segments, never the one being written, while the
  * total size exceeds max_bytes (0: no limit) or the oldest segment's newest
  * record is older than now_ms - max_age_ms (0: no limit).  Returns how many
  * segments were deleted. */
 int archive_retain(struct archive *a, uint64_t max_bytes, int64_t max_age_ms, int64_t now_ms);
+/* The same in three steps, as a commit (and under the same rule: not
+ * while a commit runs): begin chooses the segments (NULL: none), run
+ * unlinks them and syncs the directory on any thread, end forgets the
+ * deleted ones and returns how many. */
+struct archive_retention;
+struct archive_retention *archive_retain_begin(struct archive *a, uint64_t max_bytes, int64_t max_age_ms,
+					       int64_t now_ms);
+void archive_retain_run(struct archive_retention *r);
+int archive_retain_end(struct archive *a, struct archive_retention *r);
 
 void archive_stats(const struct archive *a, struct archive_stats *st);
 

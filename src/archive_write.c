@@ -258,6 +258,56 @@ int archive_add(struct archive *a, const struct archive_rec *r)
 	return 0;
 }
 
+void archive_batch_init(struct archive_batch *b)
+{
+	buf_init(&b->data);
+	b->n = 0;
+	b->min_ms = b->max_ms = 0;
+}
+
+void archive_batch_free(struct archive_batch *b)
+{
+	buf_free(&b->data);
+	b->n = 0;
+}
+
+int archive_batch_add(struct archive_batch *b, const struct archive_rec *r)
+{
+	if (archive_encode(&b->data, r) < 0)
+		return -1;
+	if (b->n == 0 || r->flushed_ms < b->min_ms)
+		b->min_ms = r->flushed_ms;
+	if (b->n == 0 || r->flushed_ms > b->max_ms)
+		b->max_ms = r->flushed_ms;
+	b->n++;
+	return 0;
+}
+
+void archive_add_batch(struct archive *a, struct archive_batch *b)
+{
+	if (b->n == 0)
+		return;
+	if (a->npending == 0) {
+		/* Most often: take the batch's buffer rather than copy it. */
+		struct buf t = a->pending;
+
+		a->pending = b->data;
+		b->data = t;
+		buf_reset(&b->data);
+		a->pending_min = b->min_ms;
+		a->pending_max = b->max_ms;
+	} else {
+		buf_append(&a->pending, b->data.data, b->data.len);
+		if (b->min_ms < a->pending_min)
+			a->pending_min = b->min_ms;
+		if (b->max_ms > a->pending_max)
+			a->pending_max = b->max_ms;
+		buf_reset(&b->data);
+	}
+	a->npending += b->n;
+	b->n = 0;
+}
+
 size_t archive_pending(const struct archive *a)
 {
 	return a->npending;
@@ -300,20 +350,46 @@ static int write_all(int fd, const void *data, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Creates the next segment: written and synced as .tmp, renamed into place,
- * the directory synced.  -1 with *what and errno on failure. */
-static int new_segment(struct archive *a, const char **what, char **path)
+/* ---- the writer: committing ------------------------------------------------------
+ *
+ * A commit runs in three steps so that its I/O can run on another thread:
+ * begin (the owner's thread) takes the buffered records and copies what
+ * the I/O needs into the commit; run (any thread) touches only the commit
+ * and the files; end (the owner's thread again) applies the outcome to the
+ * archive.  One commit at a time: between begin and end the owner adds
+ * records to a fresh buffer, reads the statistics, and nothing else. */
+
+struct archive_commit {
+	/* In: copied by begin. */
+	char *dir;
+	int dirfd, fd;			/* the active segment's, or -1 */
+	uint64_t offset;		/* its size: where the records go */
+	bool truncate_first;		/* a failed commit could not be cut back */
+	uint64_t new_seq;		/* 0, or the segment to create first */
+	uint64_t seq;			/* the segment written to */
+	struct buf data;
+	size_t nrecords;
+	int64_t min_ms, max_ms;
+	/* Out: set by run. */
+	int new_fd;			/* the created segment's, or -1 */
+	bool dirty;			/* the file could not be cut back */
+	int errnum;			/* 0: written and synced */
+	char *err;
+};
+
+/* Creates segment seq: written and synced as .tmp, renamed into place, the
+ * directory synced.  The fd, or -1 with *what and errno. */
+static int new_segment(const char *dir, int dirfd, uint64_t seq, const char **what, char **path)
 {
-	char *tmp = archive_seg_path(a->dir, a->next_seq, ".tmp");
+	char *tmp = archive_seg_path(dir, seq, ".tmp");
 	int fd, e;
 
-	*path = archive_seg_path(a->dir, a->next_seq, "");
-	if (a->next_seq > ARCHIVE_SEQ_MAX) {
-		*what = "create";
+	*path = archive_seg_path(dir, seq, "");
+	*what = "create";
+	if (seq > ARCHIVE_SEQ_MAX) {
 		errno = EOVERFLOW;
 		goto fail;
 	}
-	*what = "create";
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		goto fail;
@@ -326,7 +402,7 @@ static int new_segment(struct archive *a, const char **what, char **path)
 	*what = "rename";
 	if (rename(tmp, *path) < 0)
 		goto fail_fd;
-	if (fsync(a->dirfd) < 0) {
+	if (fsync(dirfd) < 0) {
 		e = errno;
 		unlink(*path);
 		close(fd);
@@ -335,12 +411,8 @@ static int new_segment(struct archive *a, const char **what, char **path)
 		errno = e;
 		return -1;
 	}
-	if (a->fd >= 0)
-		close(a->fd);
-	a->fd = fd;
-	push_segment(a, a->next_seq++);
 	free(tmp);
-	return 0;
+	return fd;
 fail_fd:
 	e = errno;
 	close(fd);
@@ -354,84 +426,210 @@ fail:
 	return -1;
 }
 
-int archive_commit(struct archive *a, int *errnum, char **err)
+struct archive_commit *archive_commit_begin(struct archive *a)
 {
-	struct segment *s = a->nsegs ? &a->segs[a->nsegs - 1] : NULL;
-	const char *what = NULL;
-	char *path = NULL;
+	struct archive_commit *c;
+	const struct segment *s = a->nsegs ? &a->segs[a->nsegs - 1] : NULL;
 
 	if (a->npending == 0)
-		return 0;
-	if (a->fd >= 0 && a->dirty) {
-		what = "truncate";
-		if (ftruncate(a->fd, (off_t)s->bytes) < 0)
-			goto fail;
-		a->dirty = false;
-	}
+		return NULL;
+	c = xcalloc(1, sizeof(*c));
+	c->dir = xstrdup(a->dir);
+	c->dirfd = a->dirfd;
+	c->fd = a->fd;
+	c->offset = s != NULL ? s->bytes : 0;
+	c->seq = s != NULL ? s->seq : 0;
+	c->truncate_first = a->fd >= 0 && a->dirty;
 	if (a->fd < 0 || s->bytes >= a->segment_bytes) {
-		if (new_segment(a, &what, &path) < 0)
+		c->seq = c->new_seq = a->next_seq;
+		c->offset = ARCHIVE_FILE_MAGIC_LEN;
+	}
+	c->data = a->pending;
+	c->nrecords = a->npending;
+	c->min_ms = a->pending_min;
+	c->max_ms = a->pending_max;
+	buf_init(&a->pending);
+	a->npending = 0;
+	c->new_fd = -1;
+	return c;
+}
+
+void archive_commit_run(struct archive_commit *c)
+{
+	const char *what = "truncate";
+	char *path = NULL;
+	int fd = c->fd;
+
+	if (c->truncate_first && ftruncate(c->fd, (off_t)c->offset) < 0) {
+		c->dirty = true;
+		goto fail;
+	}
+	if (c->new_seq != 0) {
+		if ((fd = new_segment(c->dir, c->dirfd, c->new_seq, &what, &path)) < 0)
 			goto fail;
 		free(path);
 		path = NULL;
-		s = &a->segs[a->nsegs - 1];
+		c->new_fd = fd;
 	}
 	what = "write";
-	if (write_all(a->fd, a->pending.data, a->pending.len, s->bytes) < 0)
+	if (write_all(fd, c->data.data, c->data.len, c->offset) < 0)
 		goto cut;
 	what = "fdatasync";
-	if (fdatasync(a->fd) < 0)
+	if (fdatasync(fd) < 0)
 		goto cut;
-	s->bytes += a->pending.len;
-	count_records(s, a->npending, a->pending_min, a->pending_max);
-	discard_pending(a);
-	return 0;
+	return;
 cut:
-	*errnum = errno;
-	if (ftruncate(a->fd, (off_t)s->bytes) < 0)
-		a->dirty = true;	/* tried again before the next write */
+	c->errnum = errno;
+	if (ftruncate(fd, (off_t)c->offset) < 0)
+		c->dirty = true;	/* tried again before the next write */
 	else
-		(void)fdatasync(a->fd);
-	errno = *errnum;
+		(void)fdatasync(fd);
+	errno = c->errnum;
 fail:
-	*errnum = errno;
+	c->errnum = errno;
 	if (path == NULL)
-		path = archive_seg_path(a->dir, s->seq, "");
-	*err = xasprintf("%s %s: %s", what, path, strerror(*errnum));
+		path = archive_seg_path(c->dir, c->seq, "");
+	c->err = xasprintf("%s %s: %s", what, path, strerror(c->errnum));
 	free(path);
-	discard_pending(a);
-	return -1;
+}
+
+static void commit_free(struct archive_commit *c)
+{
+	buf_free(&c->data);
+	free(c->dir);
+	free(c->err);
+	free(c);
+}
+
+int archive_commit_end(struct archive *a, struct archive_commit *c, int *errnum, char **err)
+{
+	struct segment *s;
+	int rc = 0;
+
+	if (c->new_fd >= 0) {
+		if (a->fd >= 0)
+			close(a->fd);
+		a->fd = c->new_fd;
+		push_segment(a, a->next_seq++);
+	}
+	a->dirty = c->dirty;
+	s = a->nsegs > 0 ? &a->segs[a->nsegs - 1] : NULL;
+	if (c->errnum == 0) {
+		s->bytes = c->offset + c->data.len;
+		count_records(s, c->nrecords, c->min_ms, c->max_ms);
+	} else {
+		*errnum = c->errnum;
+		*err = c->err;
+		c->err = NULL;
+		rc = -1;
+	}
+	/* Keep the larger buffer for the next records, as a commit did. */
+	if (a->npending == 0 && c->data.cap > a->pending.cap && c->data.cap <= PENDING_KEEP) {
+		buf_free(&a->pending);
+		a->pending = c->data;
+		buf_reset(&a->pending);
+		buf_init(&c->data);
+	}
+	commit_free(c);
+	return rc;
+}
+
+int archive_commit(struct archive *a, int *errnum, char **err)
+{
+	struct archive_commit *c = archive_commit_begin(a);
+
+	if (c == NULL)
+		return 0;
+	archive_commit_run(c);
+	return archive_commit_end(a, c, errnum, err);
 }
 
 /* ---- retention and statistics -------------------------------------------------- */
 
-int archive_retain(struct archive *a, uint64_t max_bytes, int64_t max_age_ms, int64_t now_ms)
+struct archive_retention {
+	int dirfd;
+	size_t n;
+	uint64_t *seqs;			/* the segments to delete, oldest first */
+	char **paths;
+	bool *deleted;			/* out */
+};
+
+struct archive_retention *archive_retain_begin(struct archive *a, uint64_t max_bytes, int64_t max_age_ms,
+					       int64_t now_ms)
 {
+	struct archive_retention *r;
 	uint64_t total = 0;
-	int deleted = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < a->nsegs; i++)
 		total += a->segs[i].bytes;
-	while (a->nsegs > (a->fd >= 0 ? 1u : 0u)) {
-		const struct segment *s = &a->segs[0];
+	/* Never the one being written. */
+	while (n < a->nsegs - (a->fd >= 0 ? 1u : 0u) && a->nsegs > 0) {
+		const struct segment *s = &a->segs[n];
 		bool too_big = max_bytes > 0 && total > max_bytes;
 		bool too_old = max_age_ms > 0 && s->max_ms < now_ms - max_age_ms;
-		char *path;
 
 		if (!too_big && !too_old)
 			break;
-		path = archive_seg_path(a->dir, s->seq, "");
-		if (unlink(path) < 0 && errno != ENOENT) {
-			free(path);
-			break;	/* kept; the statistics go on showing it */
-		}
-		free(path);
 		total -= s->bytes;
+		n++;
+	}
+	if (n == 0)
+		return NULL;
+	r = xcalloc(1, sizeof(*r));
+	r->dirfd = a->dirfd;
+	r->n = n;
+	r->seqs = xcalloc(n, sizeof(*r->seqs));
+	r->paths = xcalloc(n, sizeof(*r->paths));
+	r->deleted = xcalloc(n, sizeof(*r->deleted));
+	for (size_t i = 0; i < n; i++) {
+		r->seqs[i] = a->segs[i].seq;
+		r->paths[i] = archive_seg_path(a->dir, r->seqs[i], "");
+	}
+	return r;
+}
+
+void archive_retain_run(struct archive_retention *r)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (unlink(r->paths[i]) < 0 && errno != ENOENT)
+			break;	/* kept, and the newer ones too: oldest go first */
+		r->deleted[i] = any = true;
+	}
+	if (any)
+		(void)fsync(r->dirfd);
+}
+
+int archive_retain_end(struct archive *a, struct archive_retention *r)
+{
+	int deleted = 0;
+
+	for (size_t i = 0; i < r->n && r->deleted[i]; i++) {
+		/* The oldest segments, in order: still the first of segs. */
+		if (a->nsegs == 0 || a->segs[0].seq != r->seqs[i])
+			break;
 		memmove(a->segs, a->segs + 1, --a->nsegs * sizeof(*a->segs));
 		deleted++;
 	}
-	if (deleted > 0)
-		(void)fsync(a->dirfd);
+	for (size_t i = 0; i < r->n; i++)
+		free(r->paths[i]);
+	free(r->paths);
+	free(r->seqs);
+	free(r->deleted);
+	free(r);
 	return deleted;
+}
+
+int archive_retain(struct archive *a, uint64_t max_bytes, int64_t max_age_ms, int64_t now_ms)
+{
+	struct archive_retention *r = archive_retain_begin(a, max_bytes, max_age_ms, now_ms);
+
+	if (r == NULL)
+		return 0;
+	archive_retain_run(r);
+	return archive_retain_end(a, r);
 }
 
 void archive_stats(const struct archive *a, struct archive_stats *st)

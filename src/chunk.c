@@ -10,7 +10,7 @@
  * the topology again.
  *
  * Owns the commands, the scripts and the reading of their replies; the
- * cycle, pacing and the group commit are flush.c's. */
+ * cycle and its pacing are flush.c's, the group commit the store's. */
 #include "config.h"
 
 #include <hiredis/hiredis.h>
@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "flush_int.h"
 #include "log.h"
+#include "pace.h"
 #include "sha1.h"
 #include "slot.h"
 #include "store.h"
@@ -94,15 +95,17 @@ struct chunk *chunk_new(struct flush *f)
 	c->f = f;
 	c->n = 0;
 	c->deleting = false;
-	c->unsynced = false;
+	c->unsynced = c->synced = false;
 	c->error = NULL;
 	buf_init(&c->cmp);
+	archive_batch_init(&c->recs);
 	return c;
 }
 
 void chunk_free(struct chunk *c)
 {
 	buf_free(&c->cmp);
+	archive_batch_free(&c->recs);
 	free(c->error);
 	free(c);
 }
@@ -192,10 +195,12 @@ static void chunk_ready(struct chunk *c)
 	make_groups(c);
 }
 
-/* A step begins: every group's reply is due. */
+/* A step begins: every group's reply is due.  Under a budget it is the
+ * one step out. */
 static void step_begin(struct chunk *c)
 {
 	c->due = c->ngroups;
+	c->f->step_out = pace_budgeted(&c->f->pace);
 	c->removed = c->gone = 0;
 	memset(c->fate, KEEP, c->n);
 	free(c->error);
@@ -235,6 +240,7 @@ static bool step_end(struct chunk *c)
 	struct flush *f = c->f;
 	size_t keep = 0;
 
+	f->step_out = false;
 	put_back(c, c->fate);
 	for (size_t i = 0; i < c->n; i++) {
 		if (c->fate[i] == CHANGED)
@@ -265,11 +271,15 @@ static bool step_end(struct chunk *c)
 	return true;
 }
 
-/* A group's command was answered (a NOSCRIPT answer is not: the command
- * goes again, its clock restarted). */
-static void answered(struct group *g)
+/* A group's command of kind was answered (a NOSCRIPT answer is not: the
+ * command goes again, its clock restarted): its round trip feeds the
+ * histogram and the pacing. */
+static void answered(struct group *g, enum pace_kind kind)
 {
-	hist_observe(&g->c->f->roundtrip_secs, time_mono() - g->sent);
+	double now = time_mono();
+
+	hist_observe(&g->c->f->roundtrip_secs, now - g->sent);
+	pace_command_done(&g->c->f->pace, kind, g->to - g->from, g->sent, now);
 }
 
 /* ---- archive off: UNLINK ---------------------------------------------------- */
@@ -282,7 +292,7 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	uint64_t removed;
 
 	(void)owner;
-	answered(g);
+	answered(g, PACE_UNLINK);
 	if (r->type != REDIS_REPLY_INTEGER) {
 		group_failed(g, "UNLINK", r);
 	} else {
@@ -398,7 +408,7 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		send_script(g, &cad_lua, true, true, on_cad);
 		return;
 	}
-	answered(g);
+	answered(g, PACE_CAD);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
 		group_failed(g, "compare-and-delete", r);
@@ -416,8 +426,8 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		step_end(c);
 }
 
-/* Buffers the dumped keys' records in the archive; the ones that are gone
- * (or too large to archive) are done. */
+/* Encodes the dumped keys' records into the chunk's batch; the ones that
+ * are gone (or too large to archive) are done. */
 static void archive_group(struct group *g, redisReply *r)
 {
 	struct chunk *c = g->c;
@@ -443,7 +453,7 @@ static void archive_group(struct group *g, redisReply *r)
 		rec.payload = d->str;
 		rec.payload_len = d->len;
 		rec.flushed_ms = now_ms;
-		if (store_add(f->store, &rec) < 0) {
+		if (archive_batch_add(&c->recs, &rec) < 0) {
 			/* Beyond what a record can hold: it can never be archived, so
 			 * it is never deleted; untracked, it stops blocking the head. */
 			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
@@ -466,7 +476,7 @@ static void on_dumped(void *owner, redisReply *r, void *arg)
 		send_script(g, &dump_lua, true, false, on_dumped);
 		return;
 	}
-	answered(g);
+	answered(g, PACE_DUMP);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (g->to - g->from))
 		group_failed(g, "DUMP", r);
 	else
@@ -490,6 +500,8 @@ void chunk_send(struct chunk *c)
 
 void chunk_send_cad(struct chunk *c)
 {
+	c->deleting = true;
+	c->f->deletes_sent += c->n;
 	send_scripts(c, &cad_lua, true, on_cad);
 }
 

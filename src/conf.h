@@ -27,6 +27,7 @@ enum conf_type {
 	CT_LOGLEVEL,	/* int: error, warning, notice, info, debug */
 	CT_MODE,	/* uint64_t, octal file mode */
 	CT_ENUM,	/* int: the index of one of the key's words (conf_enum_words) */
+	CT_SHARE,	/* double, a share of a whole: 10%, 0.1, or off (0) */
 };
 
 enum conf_scope {
@@ -94,6 +95,7 @@ struct shard_conf {
 	uint64_t flush_max_entries_per_sec;
 	int flush_mode;			/* enum flush_mode */
 	double hold_interval_secs;
+	double flush_server_budget;	/* a share of the server's time; 0: none */
 	char *match;
 	bool archive;
 	uint64_t archive_max_bytes;

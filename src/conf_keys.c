@@ -41,12 +41,14 @@ static const struct conf_key conf_table[] = {
 	 0, "at most one flush per period; also the INFO memory interval"},
 	{"flush_num_entries_each_time", CS_POLICY, CT_UINT, S(flush_num_entries_each_time), "10000", 1, 1e9,
 	 0, "at most this many entries per flush"},
-	{"flush_max_entries_per_sec", CS_POLICY, CT_UINT, S(flush_max_entries_per_sec), "100000", 0, 1e9,
-	 0, "pacing within a flush; 0 means no limit"},
 	{"flush_mode", CS_POLICY, CT_ENUM, S(flush_mode), "batch", NOLIMIT,
 	 0, "batch (Ray's: N entries per period) or hold (hold used_memory at the threshold)"},
 	{"hold_interval_secs", CS_POLICY, CT_SECS, S(hold_interval_secs), "0.1", 0.01, 60,
 	 0, "in hold mode, how often used_memory is read and the flush corrected"},
+	{"flush_max_entries_per_sec", CS_POLICY, CT_UINT, S(flush_max_entries_per_sec), "0", 0, 1e9,
+	 0, "an optional cap on the entries a flush deletes per second; 0 means none"},
+	{"flush_server_budget", CS_POLICY, CT_SHARE, S(flush_server_budget), "10%", 0, 1,
+	 0, "the share of each second a flush's commands may keep the server busy; off: no budget"},
 	{"match", CS_POLICY, CT_STR, S(match), "*", NOLIMIT,
 	 0, "space-separated glob patterns of the keys that are entries"},
 	{"archive", CS_POLICY, CT_BOOL, S(archive), "yes", NOLIMIT,
@@ -254,6 +256,11 @@ int conf_set_value(const struct conf_key *k, void *base, const char *text, const
 		}
 		*(int *)slot = word;
 		return 0;
+	case CT_SHARE:
+		if (parse_share(text, &d, err) < 0)
+			return -1;
+		*(double *)slot = d;
+		return 0;
 	case CT_MODE: {
 		char *end;
 		unsigned long m = strtoul(text, &end, 8);
@@ -284,7 +291,7 @@ void conf_copy_value(const struct conf_key *k, void *dst, const void *src)
 	case CT_SIZE: case CT_UINT: case CT_MODE:
 		*(uint64_t *)conf_field(dst, k) = *(uint64_t *)conf_field(src, k);
 		break;
-	case CT_SECS:
+	case CT_SECS: case CT_SHARE:
 		*(double *)conf_field(dst, k) = *(double *)conf_field(src, k);
 		break;
 	case CT_BOOL:
@@ -305,7 +312,7 @@ bool conf_value_equal(const struct conf_key *k, const void *a, const void *b)
 		return strcmp(*(char **)conf_field(a, k), *(char **)conf_field(b, k)) == 0;
 	case CT_SIZE: case CT_UINT: case CT_MODE:
 		return *(uint64_t *)conf_field(a, k) == *(uint64_t *)conf_field(b, k);
-	case CT_SECS:
+	case CT_SECS: case CT_SHARE:
 		return *(double *)conf_field(a, k) == *(double *)conf_field(b, k);
 	case CT_BOOL:
 		return *(bool *)conf_field(a, k) == *(bool *)conf_field(b, k);
@@ -329,6 +336,12 @@ void conf_format_value(const struct conf_key *k, const void *base, struct buf *o
 		break;
 	case CT_SECS:
 		buf_printf(out, "%g", *(double *)conf_field(base, k));
+		break;
+	case CT_SHARE:
+		if (*(double *)conf_field(base, k) == 0)
+			buf_puts(out, "off");
+		else
+			buf_printf(out, "%g%%", *(double *)conf_field(base, k) * 100);
 		break;
 	case CT_BOOL:
 		buf_puts(out, *(bool *)conf_field(base, k) ? "yes" : "no");

@@ -6,24 +6,26 @@
  *
  * Without an archive a chunk is one multi-key UNLINK.  With one, a chunk is
  *   1. a script that DUMPs and PTTLs every key (one round trip),
- *   2. the records appended to the archive and fdatasync'ed: one sync
- *      covers every chunk DUMPed since the last (group commit), and syncs
- *      are at least FLUSH_SYNC_INTERVAL apart,
- *   3. a compare-and-delete script that UNLINKs each key only if its DUMP
- *      is still what was archived.
+ *   2. the records handed to the store, which appends them to the archive
+ *      and fdatasyncs on its worker thread: one sync covers every chunk
+ *      handed over since the last began (group commit), and syncs start at
+ *      least STORE_SYNC_INTERVAL apart; the loop goes on meanwhile,
+ *   3. once the store says they are durable, a compare-and-delete script
+ *      that UNLINKs each key only if its DUMP is still what was archived.
  * A key written between 1 and 3 stays in Redis and goes back to the
  * ledger head, to be archived again by a later chunk.  If the archive
  * cannot be written, nothing of the chunk is deleted and the cycle stops;
  * the next one tries again.
  *
- * Owns the cycle: taking chunks, pacing them, the group commit, the
- * counts.  A chunk's own commands and replies are chunk.c's.  From the
+ * Owns the cycle: taking chunks, pacing them (pace.h), waiting for the
+ * group commit, the counts.  A chunk's own commands and replies are chunk.c's.  From the
  * ledger it only takes, settles and puts back (creation order is
  * tracking's); archive records go through the store, which decides
  * whether flushing may delete at all. */
 #include "config.h"
 
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@
 #include "hist.h"
 #include "ledger.h"
 #include "log.h"
+#include "pace.h"
 #include "store.h"
 #include "timer.h"
 #include "util.h"
@@ -48,8 +51,9 @@ static void finish(struct flush *f)
 	void *arg = f->done_arg;
 
 	f->running = false;
+	pace_stop(&f->pace, time_mono());
 	event_del(f->next_chunk);
-	event_del(f->sync);
+	store_sync_cancel(f->store, f);
 	store_release(f->store);
 	ledger_cursor_free(f->ledger, f->cursor);
 	f->cursor = NULL;
@@ -126,51 +130,37 @@ void flush_chunk_settled(struct chunk *c, uint64_t removed, uint64_t gone)
 	f->already_gone_total += gone;
 	f->res.chunks++;
 	chunk_release(f, c);
-	if (f->stopping || f->to_take == 0) {
-		maybe_finish(f);
-		return;
-	}
+	/* The next command, or the end when none is left. */
 	on_next_chunk(-1, 0, f);
 }
 
-/* The group commit: one fdatasync for every chunk archived since the last,
- * then their compare-and-deletes.  If it fails, none of them is deleted. */
-static void on_sync(evutil_socket_t fd, short what, void *arg)
+/* The store synced generations up to gen (the group commit), or failed
+ * gen: the chunks whose records it holds go on to their compare-and-delete,
+ * or fail with nothing deleted. */
+static void on_synced(void *arg, uint64_t gen, bool ok, const char *err)
 {
 	struct flush *f = arg;
-	char *err = NULL;
-	bool ok;
 
-	(void)fd;
-	(void)what;
-	if (!f->running)
-		return;
-	ok = store_commit(f->store, &err) == 0;
-	f->last_sync = time_mono();
-	f->archive_syncs_total++;
 	for (size_t i = 0; i < f->inflight && f->running;) {
 		struct chunk *c = f->chunks[i];
 
-		if (!c->unsynced) {
+		if (!c->unsynced || c->gen > gen) {
 			i++;
 		} else if (!ok) {
 			chunk_failed(c, "archive: %s; nothing deleted", err);	/* releases c */
 		} else {
 			c->unsynced = false;
-			c->deleting = true;
-			f->deletes_sent += c->n;
 			f->archived_entries_total += c->n;
 			i++;
-			chunk_send_cad(c);	/* may abort the cycle */
+			if (pace_budgeted(&f->pace)) {
+				c->synced = true;	/* sent in its turn */
+			} else {
+				chunk_send_cad(c);	/* may abort the cycle */
+			}
 		}
 	}
-	free(err);
-}
-
-static void schedule_sync(struct flush *f)
-{
-	if (!event_pending(f->sync, EV_TIMEOUT, NULL))
-		timer_arm(f->sync, f->last_sync + FLUSH_SYNC_INTERVAL - time_mono());
+	if (f->running && pace_budgeted(&f->pace))
+		on_next_chunk(-1, 0, f);
 }
 
 void flush_chunk_archived(struct chunk *c, uint64_t gone)
@@ -181,45 +171,91 @@ void flush_chunk_archived(struct chunk *c, uint64_t gone)
 	f->res.already_gone += gone;
 	f->already_gone_total += gone;
 	c->unsynced = true;
-	schedule_sync(f);
+	c->gen = store_sync(f->store, &c->recs, on_synced, f);
+	if (pace_budgeted(&f->pace))
+		on_next_chunk(-1, 0, f);	/* the next command may go */
 }
 
-static size_t chunk_size(const struct flush *f)
+static size_t chunk_size(struct flush *f)
 {
 	/* DUMP twice and a hash per key cost the server more than UNLINK. */
-	uint64_t max = f->archiving ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
-	uint64_t paced;
+	size_t max = f->archiving ? FLUSH_ARCHIVE_CHUNK_MAX : FLUSH_CHUNK_MAX;
+	unsigned kinds = f->archiving ? 1u << PACE_DUMP | 1u << PACE_CAD : 1u << PACE_UNLINK;
 
-	/* Under a rate limit, small chunks keep the deletions spread out
-	 * rather than bunched.  Archive chunks stay larger: each costs two
-	 * script calls, whose fixed cost made 25-key chunks reach 48-52k/s
-	 * beside other clients where 200-key chunks reached 74k/s. */
-	if (f->max_per_sec != 0) {
-		paced = f->archiving ? f->max_per_sec / 100 : (uint64_t)((double)f->max_per_sec * FLUSH_PACED_CHUNK_SECS);
-		if (paced < FLUSH_PACED_CHUNK_MIN)
-			paced = FLUSH_PACED_CHUNK_MIN;
-		if (paced < max)
-			max = paced;
-	}
+	max = pace_chunk_size(&f->pace, kinds, max);
 	return (size_t)(f->to_take < max ? f->to_take : max);
 }
 
-/* Starts chunks until depth(f) are in flight (so that the server never
- * waits for us, or for an archive write), the cycle has taken its N, or
- * the pacing says wait: a rate limit holds, as each chunk starts no
- * sooner than its due time. */
+/* Under a budget, a synced chunk's compare-and-delete goes before any new
+ * chunk: it settles what is archived already.  Returns true when one
+ * went, or must wait (the timer is armed). */
+static bool send_synced(struct flush *f, double now)
+{
+	double due;
+
+	for (size_t i = 0; i < f->inflight; i++) {
+		struct chunk *c = f->chunks[i];
+
+		if (!c->synced)
+			continue;
+		if ((due = pace_command_due(&f->pace, now)) > now) {
+			timer_arm(f->next_chunk, due - now);
+			return true;
+		}
+		c->synced = false;
+		chunk_send_cad(c);	/* may abort the cycle */
+		return true;
+	}
+	return false;
+}
+
+/* The PING that measures the connection's own round trip (pace.h). */
+static void on_probe(void *owner, redisReply *r, void *arg)
+{
+	struct flush *f = arg;
+
+	(void)owner;
+	(void)r;
+	if (!f->probing)
+		return;	/* a cycle's that ended */
+	f->probing = f->step_out = false;
+	pace_latency(&f->pace, time_mono() - f->probe_sent);
+	on_next_chunk(-1, 0, f);
+}
+
+static void send_probe(struct flush *f, double now)
+{
+	f->probing = f->step_out = true;
+	f->probe_sent = now;
+	pace_probe_sent(&f->pace, now);
+	conn_send(f->conn, on_probe, f, "PING");	/* on failure the flush hears of the loss */
+}
+
+/* Sends what may go now: unpaced, chunks until depth(f) are in flight (so
+ * that the server never waits for us, or for an archive write); under a
+ * budget, one step at a time, each when the budget allows; under a cap,
+ * each chunk no sooner than its due time.  Stops when the cycle has taken
+ * its N. */
 static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 {
 	struct flush *f = arg;
 
 	(void)fd;
 	(void)what;
-	while (f->running && !f->stopping && f->to_take > 0 && f->inflight < depth(f)) {
-		double now = time_mono();
+	while (f->running && !f->step_out) {
+		double now = time_mono(), due;
 		struct chunk *c;
 
-		if (f->max_per_sec != 0 && f->chunk_due > now) {
-			timer_arm(f->next_chunk, f->chunk_due - now);
+		if (pace_probe_due(&f->pace, now) && (f->to_take > 0 || f->inflight > 0)) {
+			send_probe(f, now);
+			return;
+		}
+		if (pace_budgeted(&f->pace) && send_synced(f, now))
+			return;
+		if (f->stopping || f->to_take == 0 || f->inflight >= depth(f))
+			break;
+		if ((due = pace_chunk_due(&f->pace, now)) > now) {
+			timer_arm(f->next_chunk, due - now);
 			return;
 		}
 		c = chunk_new(f);
@@ -233,13 +269,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 			break;
 		}
 		f->to_take -= c->n;
-		/* Pace: each chunk may start its share of a second after the last.
-		 * Lateness up to FLUSH_PACE_SLACK is made up; more is forgiven. */
-		if (f->max_per_sec != 0) {
-			if (f->chunk_due < now - FLUSH_PACE_SLACK)
-				f->chunk_due = now - FLUSH_PACE_SLACK;
-			f->chunk_due += (double)c->n / (double)f->max_per_sec;
-		}
+		pace_chunk_started(&f->pace, c->n, now);
 		f->chunks[f->inflight++] = c;
 		chunk_send(c);
 	}
@@ -247,7 +277,7 @@ static void on_next_chunk(evutil_socket_t fd, short what, void *arg)
 		maybe_finish(f);
 }
 
-int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, const char **why)
+int flush_start(struct flush *f, uint64_t n, double budget, flush_done_fn *done, void *arg, const char **why)
 {
 	if (f->running) {
 		*why = "a flush is already running on this shard";
@@ -255,7 +285,10 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 	}
 	memset(&f->res, 0, sizeof(f->res));
 	f->res.requested = n;
-	f->to_take = n;
+	/* The oldest entries of the cycle's start, not those created while it
+	 * runs: a paced cycle would otherwise chase a busy writer for as long as
+	 * it writes. */
+	f->to_take = n < ledger_count(f->ledger) ? n : ledger_count(f->ledger);
 	f->running = true;
 	/* The archive stays as it is until the cycle ends. */
 	store_hold(f->store);
@@ -265,7 +298,9 @@ int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, con
 	f->stopping = false;
 	f->done = done;
 	f->done_arg = arg;
-	f->started = f->chunk_due = time_mono();
+	f->started = time_mono();
+	f->step_out = f->probing = false;
+	pace_start(&f->pace, budget, f->max_per_sec, f->started);
 	on_next_chunk(-1, 0, f);
 	return 0;
 }
@@ -327,9 +362,11 @@ void flush_abort(struct flush *f, const char *why)
 {
 	if (!f->running)
 		return;
-	/* Records not yet synced are of keys that stay: not to be written. */
-	if (f->archiving)
-		store_discard(f->store);
+	/* Records already handed over may still be written: a record of a key
+	 * that stays in Redis is harmless (a later flush archives it again,
+	 * and the newest record wins), and in a cluster the store's buffer
+	 * holds other nodes' records too.  Those not handed over die with
+	 * their chunks. */
 	/* Newest first, each to the ledger head: the oldest ends up first. */
 	while (f->inflight > 0) {
 		struct chunk *c = f->chunks[--f->inflight];
@@ -362,9 +399,9 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 	f->store = store;
 	f->name = xstrdup("");
 	f->next_chunk = evtimer_new(base, on_next_chunk, f);
-	f->sync = evtimer_new(base, on_sync, f);
-	if (f->next_chunk == NULL || f->sync == NULL)
+	if (f->next_chunk == NULL)
 		abort();
+	pace_init(&f->pace);
 	chunk_scripts_init();
 	conn_on_lost(conn, on_lost, f);
 	return f;
@@ -386,7 +423,6 @@ void flush_free(struct flush *f)
 		return;
 	flush_abort(f, "shard removed");
 	event_free(f->next_chunk);
-	event_free(f->sync);
 	free(f->name);
 	free(f);
 }
@@ -399,6 +435,10 @@ void flush_stats(const struct flush *f, struct shard_stats *st)
 	if (f->flush_cycles_total > 0)
 		st->last_flush_unix = f->last_flush_unix;
 	st->flushing = f->running;
+	if (f->running || f->flush_cycles_total > 0) {
+		st->flush_entries_per_sec = pace_entries_per_sec(&f->pace, time_mono());
+		st->flush_server_share = pace_server_share(&f->pace, time_mono());
+	}
 	st->flush_cycle_duration_s = f->cycle_secs;
 	st->chunk_roundtrip_s = f->roundtrip_secs;
 }

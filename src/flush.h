@@ -1,8 +1,9 @@
 /* flush: one flush cycle of a shard: up to N of the oldest entries, taken
  * from the ledger head and deleted in chunks (archived first, then
  * compare-and-delete; or a multi-key UNLINK with archive = no), up to
- * FLUSH_DEPTH (FLUSH_ARCHIVE_DEPTH) chunks in flight, paced by
- * flush_max_entries_per_sec. */
+ * FLUSH_DEPTH (FLUSH_ARCHIVE_DEPTH) chunks in flight, paced by a budget of
+ * the server's time (flush_server_budget) and an optional cap on entries
+ * per second (flush_max_entries_per_sec): see pace.h. */
 #ifndef GCS_FLUSH_H
 #define GCS_FLUSH_H
 
@@ -27,25 +28,9 @@ struct flush;
  * its way.  With the archive, more: chunks wait for the group commit. */
 #define FLUSH_DEPTH 4
 #define FLUSH_ARCHIVE_DEPTH 16
-/* At most one archive fdatasync per this many seconds: the chunks DUMPed
- * meanwhile share it (a sync took 0.4 ms on the project's machine). */
-#define FLUSH_SYNC_INTERVAL 0.002
 /* The compare-and-delete compares a DUMP payload up to this size with the
  * archived one directly, and a larger one by SHA-1. */
 #define FLUSH_CMP_INLINE_MAX 256
-/* Under a rate limit, an UNLINK chunk is FLUSH_PACED_CHUNK_SECS' worth of
- * entries (at least FLUSH_PACED_CHUNK_MIN), so that other clients wait
- * behind a short command rather than a long one.  Other clients' GET p99
- * at the default 100k/s (bench s2, 2 cores, idle p99 0.3 ms): 1000-key
- * chunks 3.8 ms, 100 keys 2.2-2.4 ms, 25 keys 0.9-1.9 ms; 10 keys could
- * no longer keep the rate (86k/s). */
-#define FLUSH_PACED_CHUNK_SECS 0.00025
-#define FLUSH_PACED_CHUNK_MIN 25
-/* How late a paced chunk may be and still be made up by the next ones:
- * timers fire late on a busy machine, and without catching up a rate of
- * 100k/s came out at 85k/s.  A longer stall is not made up in a burst. */
-#define FLUSH_PACE_SLACK 0.05
-
 struct flush_result {
 	uint64_t requested;
 	uint64_t flushed;	/* UNLINK said it removed them */
@@ -64,7 +49,6 @@ typedef void flush_done_fn(void *arg, const struct flush_result *r);
 	X(flush_cycles_total) \
 	X(last_flush_entries) \
 	X(archived_entries_total) \
-	X(archive_syncs_total) \
 	X(changed_total)
 
 struct store;
@@ -73,7 +57,7 @@ struct store;
 struct flush_params {
 	const char *name;		/* the shard's: in archive records and the log */
 	uint32_t db;			/* in archive records */
-	uint64_t max_per_sec;		/* pacing; 0: none */
+	uint64_t max_per_sec;		/* a cap; 0: none */
 	/* A cluster node's: the entries it may take (its slots).  With it, a
 	 * chunk sends one command per slot (no command crosses a slot).  NULL:
 	 * every entry, one command a chunk. */
@@ -93,9 +77,11 @@ struct flush *flush_new(struct event_base *base, struct conn *conn, struct ledge
 void flush_set_params(struct flush *f, const struct flush_params *p);
 void flush_free(struct flush *f);
 
-/* Starts a cycle of up to n entries.  Returns -1 with *why when one is
- * already running.  done is called once, when the cycle ends. */
-int flush_start(struct flush *f, uint64_t n, flush_done_fn *done, void *arg, const char **why);
+/* Starts a cycle of up to n entries, its commands keeping the server busy
+ * at most budget of the time (0: no budget; the policy's effective
+ * flush_server_budget).  Returns -1 with *why when one is already running.
+ * done is called once, when the cycle ends. */
+int flush_start(struct flush *f, uint64_t n, double budget, flush_done_fn *done, void *arg, const char **why);
 bool flush_running(const struct flush *f);
 /* For hold mode, which re-decides at every reading.  deletes_sent: entries
  * whose deleting command (UNLINK, compare-and-delete) has been sent, ever;

@@ -1,15 +1,17 @@
-/* flush_int: what flush.c (the cycle: taking chunks, pacing, the group
- * commit) and chunk.c (one chunk's commands and replies, slot by slot)
- * share, and nobody else may use. */
+/* flush_int: what flush.c (the cycle: taking chunks, pacing, waiting for
+ * the store's group commit) and chunk.c (one chunk's commands and
+ * replies, slot by slot) share, and nobody else may use. */
 #ifndef GCS_FLUSH_INT_H
 #define GCS_FLUSH_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "archive.h"
 #include "flush.h"
 #include "hist.h"
 #include "ledger.h"
+#include "pace.h"
 #include "util.h"
 
 struct conn;
@@ -38,7 +40,10 @@ struct chunk {
 	uint16_t slot[FLUSH_CHUNK_MAX];	/* each entry's hash slot (with slots only) */
 	size_t n;
 	bool deleting;			/* its UNLINK or compare-and-delete is sent */
-	bool unsynced;			/* archived in memory, waiting for the sync */
+	bool unsynced;			/* handed to the store, waiting for the sync */
+	bool synced;			/* durable, its compare-and-delete not yet sent */
+	uint64_t gen;			/* the store's generation of its records */
+	struct archive_batch recs;	/* its records, until handed over */
 	struct group g[FLUSH_CHUNK_MAX];
 	size_t ngroups;
 	size_t due;			/* replies of this step still to come */
@@ -64,8 +69,6 @@ struct flush {
 	flush_redirect_fn *redirected;
 	void *redirect_arg;
 	struct event *next_chunk;
-	struct event *sync;		/* the group commit */
-	double last_sync;		/* monotonic */
 
 	bool running;
 	bool stopping;			/* start no more chunks; finish when none is left */
@@ -76,7 +79,10 @@ struct flush {
 	struct flush_result res;
 	char *error;
 	double started;			/* monotonic */
-	double chunk_due;		/* when the next chunk may start */
+	struct pace pace;		/* the current or last cycle's */
+	bool step_out;			/* under a budget: a step's commands (or a PING) are out */
+	bool probing;			/* the PING is out */
+	double probe_sent;
 	flush_done_fn *done;
 	void *done_arg;
 

@@ -28,6 +28,7 @@ struct ledger_entry {
 struct ledger;
 
 struct ledger *ledger_new(void);
+/* Writes what is buffered (ledger_sync), then frees everything. */
 void ledger_free(struct ledger *l);
 /* Forgets every entry (and, when open, empties the log). */
 void ledger_clear(struct ledger *l);
@@ -35,11 +36,30 @@ void ledger_clear(struct ledger *l);
 /* Opens (creating) the log at path and replays it; a torn tail is cut off.
  * Returns -1 with *err set on an I/O error or a file that is not a ledger. */
 int ledger_open(struct ledger *l, const char *path, char **err);
-/* Writes buffered records; compacts when the log has grown well past the
- * live entries.  Returns -1 with *err on an I/O error. */
+
+/* The log's file work, handed out so that it can run off the loop (the
+ * store's worker).  ledger_job_next gives the next piece, or NULL: with
+ * tick (the periodic sync, once a second) the records buffered since the
+ * last, an fdatasync, and a compaction's start when the log has grown well
+ * past the live entries or one was asked for; without, only the next part
+ * of a compaction under way (ledger_job_more).  A compaction feeds the
+ * entries a slice at a time, so that no turn of the loop pays for all of
+ * them.  The caller runs each job (ledger_job_run, on any thread) and gives
+ * it back (ledger_job_done, -1 with *err on an I/O error) before asking
+ * for the next. */
+struct ledger_log_job;
+struct ledger_log_job *ledger_job_next(struct ledger *l, bool tick);
+void ledger_job_run(struct ledger_log_job *j);
+int ledger_job_done(struct ledger *l, struct ledger_log_job *j, char **err);
+bool ledger_job_more(const struct ledger *l);
+/* All of it now, on this thread: writes and syncs buffered records and
+ * compacts when due.  No job may be out.  -1 with *err on an I/O error. */
 int ledger_sync(struct ledger *l, char **err);
-/* Rewrites the log as the live entries in order; while entries are out
- * for deletion (ledger_take), it waits for them and the next sync does it. */
+/* Asks for the log to be rewritten as the live entries in order, at the
+ * next sync; while entries are out for deletion (ledger_take), it waits
+ * for them. */
+void ledger_compact_soon(struct ledger *l);
+/* ledger_compact_soon, then ledger_sync. */
 int ledger_compact(struct ledger *l, char **err);
 
 /* A key was created: appended, or moved to the tail if known. */
@@ -53,6 +73,12 @@ size_t ledger_count(const struct ledger *l);
  * not yet found the keys older than those seen since (taking now would
  * take the newest). */
 bool ledger_flushable(const struct ledger *l);
+/* Gives memory back after random deletions: moves the live entries of up
+ * to `pages` sparse slab pages (less than half live) into dense ones, so
+ * that the emptied pages go back to the system (ledger_mem.c).  *moved
+ * says how many entries moved.  True while more remains: call it again
+ * soon; false when the ledger's pages are dense enough. */
+bool ledger_defrag(struct ledger *l, size_t pages, size_t *moved);
 /* Creation time of the oldest real entry, or 0. */
 uint32_t ledger_oldest_created(const struct ledger *l);
 /* Bytes of daemon memory the ledger uses (entries and index). */

@@ -38,6 +38,13 @@ void ledger_index_insert(struct ledger_index *ix, const struct ledger_entry *e);
 size_t ledger_index_find_entry(const struct ledger_index *ix, const struct ledger_entry *e);
 /* Removes the entry in slot i (from ledger_index_lookup or _find_entry). */
 void ledger_index_delete(struct ledger_index *ix, size_t i);
+/* Shrinks the table when few of its slots are used (after many
+ * deletions), so that its memory goes back. */
+void ledger_index_maybe_shrink(struct ledger_index *ix);
+/* Whether e itself (not just its key) is in ix. */
+bool ledger_index_has_entry(const struct ledger_index *ix, const struct ledger_entry *e);
+/* Slot i (where e's old copy was) now holds e, which has the same hash. */
+void ledger_index_replace(struct ledger_index *ix, size_t i, const struct ledger_entry *e);
 /* Sets flag f (LEDGER_F_*) on every entry of ix with e's key. */
 void ledger_index_flag_key(const struct ledger_index *ix, const struct ledger_entry *e, unsigned f);
 

@@ -1,7 +1,8 @@
 /* ledger_int: what the ledger's own files share and nobody else may use:
- * the encoding of an entry's 12 link bytes (its list neighbours and its
- * flags).  ledger.c owns the list these links make; ledger_index.c only
- * sets a flag.  No other module includes this header: callers see a
+ * struct ledger, and the encoding of an entry's 12 link bytes (its list
+ * neighbours and its flags).  ledger.c owns the list these links make;
+ * ledger_mem.c moves entries (links and all) out of sparse pages;
+ * ledger_index.c only sets a flag.  No other module includes this header: callers see a
  * struct ledger_entry's hash, created, klen and key, never its links.
  *
  * Everything is static inline: a link is read or written several times on
@@ -10,11 +11,33 @@
 #define GCS_LEDGER_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "le.h"
 #include "ledger.h"
+#include "ledger_index.h"
+#include "ledger_log.h"
+#include "slab.h"
+
+/* The ledger itself, shared by ledger.c (the list) and ledger_mem.c (its
+ * memory). */
+struct ledger {
+	struct ledger_entry *head, *tail;
+	struct ledger_index live;	/* the tracked keys */
+	struct ledger_index taken;	/* detached by ledger_take, not yet settled */
+	size_t key_bytes;
+	uint32_t seed;
+	struct slab slab;		/* where the entries live */
+	bool sweeping;			/* a sweep of sparse slab pages is under way */
+	bool compact_pending;		/* a compaction is wanted at the next sync */
+	struct ledger_entry *walk;	/* a compaction's place in the list, or NULL */
+	struct ledger_log *log;		/* NULL: in memory only, or replaying */
+};
+
+/* Marks it freed, then gives its memory back. */
+void ledger_entry_free(struct ledger *l, struct ledger_entry *e);
 
 /* The links are 48-bit addresses, six bytes each, which is what makes the
  * entry header 24 bytes rather than 32; entries are 8-byte aligned, so the
@@ -23,6 +46,9 @@
 #define LEDGER_F_RECREATED 2u	/* taken, and its key tracked again since */
 #define LEDGER_F_CURSOR 4u	/* with MARK: a flush's place, not a reconciliation's */
 #define LEDGER_F_ALL 7u
+/* On a freed entry, which a sweep of its page meets (no mark is ever
+ * re-created, so no live entry carries both). */
+#define LEDGER_F_DEAD (LEDGER_F_MARK | LEDGER_F_RECREATED)
 
 #define LEDGER_LINK_MASK ((UINT64_C(1) << 48) - 1)
 
@@ -74,6 +100,17 @@ static inline void entry_set_flag(struct ledger_entry *e, unsigned f, bool on)
 	uint64_t v = entry_link_get(e, 0);
 
 	entry_link_set(e, 0, on ? v | f : v & ~(uint64_t)f);
+}
+
+static inline bool entry_dead(const struct ledger_entry *e)
+{
+	return (entry_link_get(e, 0) & LEDGER_F_DEAD) == LEDGER_F_DEAD;
+}
+
+/* The bytes an entry was allocated with (a mark's key is empty). */
+static inline size_t entry_size(const struct ledger_entry *e)
+{
+	return offsetof(struct ledger_entry, key) + e->klen;
 }
 
 #endif

@@ -249,7 +249,7 @@ static int on_policy_flush(void *owner, uint64_t count)
 		return -1;
 	}
 	flush_set_quiet(n->flush, tick_policy(n->tick)->flush_mode == FLUSH_MODE_HOLD);
-	return flush_start(n->flush, count, on_flush_done, n, &why);
+	return flush_start(n->flush, count, tick_policy(n->tick)->flush_server_budget, on_flush_done, n, &why);
 }
 
 /* Hold mode's view of the node's flush and entries.  A cluster node's
@@ -300,7 +300,7 @@ int node_flush_now(struct node *n, uint64_t count, flush_done_fn *done, void *ar
 	n->caller_arg = arg;
 	tick_record_flush(n->tick);
 	flush_set_quiet(n->flush, false);
-	if (flush_start(n->flush, count, on_flush_done, n, why) < 0) {
+	if (flush_start(n->flush, count, tick_policy(n->tick)->flush_server_budget, on_flush_done, n, why) < 0) {
 		n->caller_done = NULL;
 		return -1;
 	}

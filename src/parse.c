@@ -102,6 +102,37 @@ int parse_secs(const char *s, double *out, const char **err)
 	return 0;
 }
 
+int parse_share(const char *s, double *out, const char **err)
+{
+	const char *what = "expected a share such as 10%, 0.1 or off";
+	char *end;
+	double v;
+
+	if (strcasecmp(s, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*s) && *s != '.') {
+		*err = what;
+		return -1;
+	}
+	v = strtod(s, &end);
+	if (*end == '%' && end[1] == '\0') {
+		v /= 100;
+		end++;
+	}
+	if (*end != '\0' || !isfinite(v)) {
+		*err = what;
+		return -1;
+	}
+	if (v > 1) {
+		*err = "a share is at most 100% (1)";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int parse_bool(const char *s, bool *out, const char **err)
 {
 	static const char *const yes[] = {"yes", "true", "on", "1"};

@@ -19,6 +19,8 @@ int parse_size(const char *s, uint64_t *out, const char **err);	/* 1G, 1GiB, 104
 int parse_uint(const char *s, uint64_t *out, const char **err);
 int parse_secs(const char *s, double *out, const char **err);	/* 10, 0.5, 2s, 30m, 12h, 7d */
 int parse_bool(const char *s, bool *out, const char **err);	/* yes/no, true/false, on/off, 1/0 */
+/* A share of a whole: 10%, 0.1, or off (and 0), which is 0; at most 1. */
+int parse_share(const char *s, double *out, const char **err);
 /* host:port, [v6address]:port or unix:/path */
 int parse_address(const char *s, struct parse_addr *out, const char **err);
 void parse_addr_free(struct parse_addr *a);

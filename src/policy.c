@@ -32,8 +32,8 @@
 /* The runtime fields, defined once: their config keys (whose table entry
  * gives the type, bounds and words) and where each lives in struct policy.
  * Reading the config, the runtime hash and the status walk it.  A field's
- * slot has its config type's C type: double (CT_SECS), int (CT_ENUM, the
- * index of its word) or uint64_t (the other numbers). */
+ * slot has its config type's C type: double (CT_SECS, CT_SHARE), int
+ * (CT_ENUM, the index of its word) or uint64_t (the other numbers). */
 static const struct {
 	const char *name;
 	size_t value, source;
@@ -44,6 +44,7 @@ static const struct {
 	{"flush_num_entries_each_time", offsetof(struct policy, flush_num_entries_each_time),
 	 offsetof(struct policy, src_entries)},
 	{"flush_mode", offsetof(struct policy, flush_mode), offsetof(struct policy, src_mode)},
+	{"flush_server_budget", offsetof(struct policy, flush_server_budget), offsetof(struct policy, src_budget)},
 };
 
 int policy_field_find(const char *name)
@@ -62,7 +63,7 @@ static enum conf_type field_type(int f)
 /* Numbers go through a double: every bound in the table is below 2^53. */
 static double slot_get(enum conf_type type, const void *v)
 {
-	if (type == CT_SECS)
+	if (type == CT_SECS || type == CT_SHARE)
 		return *(const double *)v;
 	if (type == CT_ENUM)
 		return *(const int *)v;
@@ -71,7 +72,7 @@ static double slot_get(enum conf_type type, const void *v)
 
 static void slot_set(enum conf_type type, void *v, double d)
 {
-	if (type == CT_SECS)
+	if (type == CT_SECS || type == CT_SHARE)
 		*(double *)v = d;
 	else if (type == CT_ENUM)
 		*(int *)v = (int)d;
@@ -136,8 +137,8 @@ static int runtime_value(const char *key, const char *text, double *out, const c
 		*err = conf_enum_expected(k);
 		return -1;
 	}
-	if (k->type == CT_SECS) {
-		if (parse_secs(text, out, err) < 0)
+	if (k->type == CT_SECS || k->type == CT_SHARE) {
+		if ((k->type == CT_SECS ? parse_secs(text, out, err) : parse_share(text, out, err)) < 0)
 			return -1;
 	} else {
 		if ((k->type == CT_SIZE ? parse_size(text, &u, err) : parse_uint(text, &u, err)) < 0)

@@ -7,7 +7,9 @@
  *          many of the oldest entries should be on their way out so that
  *          used_memory comes back to the threshold, from what those entries
  *          hold (MEMORY USAGE samples) and how fast memory grows, corrected
- *          for Redis's lazy freeing, within the caps of batch mode. */
+ *          for Redis's lazy freeing, within the caps of batch mode.
+ * It also carries the flush's pacing budget, which the runtime hash may
+ * set like the rest. */
 #ifndef GCS_POLICY_H
 #define GCS_POLICY_H
 
@@ -23,7 +25,8 @@ struct policy {
 	double flush_period_secs;
 	uint64_t flush_num_entries_each_time;
 	int flush_mode;		/* enum flush_mode */
-	enum conf_source src_threshold, src_period, src_entries, src_mode;
+	double flush_server_budget;	/* the flush's pacing: a share of the server's time; 0: none */
+	enum conf_source src_threshold, src_period, src_entries, src_mode, src_budget;
 	double hold_interval_secs;	/* config only: not a runtime field */
 	double last_flush;	/* monotonic seconds; 0 = never flushed */
 };
@@ -80,19 +83,19 @@ struct hold_reading {
 	uint64_t step;
 };
 
-/* Takes the three values, and their sources, from a shard's config. */
+/* Takes the runtime fields, and their sources, from a shard's config. */
 void policy_from_conf(struct policy *p, const struct shard_conf *sc);
 /* Applies the runtime policy hash (name/value pairs from HGETALL) over base
- * (the config's policy): each of the three fields present and valid
+ * (the config's policy): each of the fields present and valid
  * overrides it; absent ones revert to it.  The period's start is kept.
  * Appends "field: 'value': reason" lines for invalid values to invalid
  * (the caller logs them once; may be NULL) and leaves those at base. */
 void policy_apply_runtime(struct policy *p, const struct policy *base, const char *const *names,
 			  const char *const *values, size_t n, struct buf *invalid);
-/* The runtime fields (the three numbers and flush_mode) by their config
- * key names, for generic code (status): the index of name, or -1; its
- * value (as a double: a word's index for flush_mode), its word (NULL for
- * a number) and its source. */
+/* The runtime fields (the three numbers, flush_mode and the budget) by
+ * their config key names, for generic code (status): the index of name, or
+ * -1; its value (as a double: a word's index for flush_mode), its word
+ * (NULL for a number) and its source. */
 int policy_field_find(const char *name);
 double policy_field_value(const struct policy *p, int field);
 const char *policy_field_word(const struct policy *p, int field);

@@ -490,6 +490,13 @@ static void sum_nodes(const struct shard *s, struct shard_stats *st)
 		if (!isnan(ns.reconcile_started_unix) &&
 		    (isnan(st->reconcile_started_unix) || ns.reconcile_started_unix > st->reconcile_started_unix))
 			st->reconcile_started_unix = ns.reconcile_started_unix;
+		/* The nodes' paces add up; their shares are of different servers. */
+		if (!isnan(ns.flush_entries_per_sec))
+			st->flush_entries_per_sec = (isnan(st->flush_entries_per_sec) ? 0 : st->flush_entries_per_sec) +
+						    ns.flush_entries_per_sec;
+		if (!isnan(ns.flush_server_share) &&
+		    (isnan(st->flush_server_share) || ns.flush_server_share > st->flush_server_share))
+			st->flush_server_share = ns.flush_server_share;
 		if (!isnan(ns.last_flush_unix) && (isnan(st->last_flush_unix) || ns.last_flush_unix > st->last_flush_unix))
 			st->last_flush_unix = ns.last_flush_unix;
 		st->last_flush_entries += ns.last_flush_entries;

@@ -77,11 +77,15 @@
 	X(last_flush_entries, UINT, NODE, "gcs_flushd_last_flush_entries", "entries deleted by the last cycle") \
 	X(archived_entries_total, COUNTER, NODE, "gcs_flushd_archived_entries_total", \
 	  "entries written to the archive (before their deletion)") \
-	X(archive_syncs_total, COUNTER, NODE, "gcs_flushd_archive_syncs_total", "archive fdatasyncs, one per group commit") \
+	X(archive_syncs_total, COUNTER, SHARD, "gcs_flushd_archive_syncs_total", "archive fdatasyncs, one per group commit") \
 	X(changed_total, COUNTER, NODE, "gcs_flushd_changed_total", \
 	  "entries left in Redis because they changed between archive and delete") \
 	X(last_flush_unix, REAL, NODE, "gcs_flushd_last_flush_time_seconds", "when the last cycle ended, unix seconds") \
 	X(flushing, BOOL, NODE, "gcs_flushd_flushing", "a flush cycle is running") \
+	X(flush_entries_per_sec, REAL, NODE, "gcs_flushd_flush_entries_per_second", \
+	  "the pace of the running or last flush cycle: entries taken per second") \
+	X(flush_server_share, REAL, NODE, "gcs_flushd_flush_server_share", \
+	  "the share of the server's time its commands took, from their round trips") \
 	X(flush_cycle_duration_s, HIST, NODE, "gcs_flushd_flush_cycle_duration_seconds", \
 	  "how long flush cycles took, forced ones included") \
 	X(chunk_roundtrip_s, HIST, NODE, "gcs_flushd_chunk_roundtrip_seconds", \

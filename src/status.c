@@ -79,7 +79,7 @@ static void setting_json(const struct conf_key *k, const struct shard_conf *sc, 
 	if (f >= 0) {
 		if (policy_field_word(p, f) != NULL)
 			json_str(j, policy_field_word(p, f));
-		else if (k->type == CT_SECS)
+		else if (k->type == CT_SECS || k->type == CT_SHARE)
 			json_double(j, policy_field_value(p, f));
 		else
 			json_uint(j, (uint64_t)policy_field_value(p, f));

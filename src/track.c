@@ -200,7 +200,6 @@ static void finish_reconcile(struct track *t)
 {
 	uint32_t now = (uint32_t)time_now();
 	size_t added = 0;
-	char *err = NULL;
 
 	if (t->nfound > 1)
 		qsort(t->found, t->nfound, sizeof(*t->found), found_cmp);
@@ -218,11 +217,9 @@ static void finish_reconcile(struct track *t)
 	t->mark = NULL;
 	t->recon = RECON_DONE;
 	t->recon_added_total += added;
-	/* The inserted keys were not logged one by one: persist the order now. */
-	if (ledger_compact(t->ledger, &err) < 0) {
-		log_warn("shard %s: ledger: %s", t->name, err);
-		free(err);
-	}
+	/* The inserted keys were not logged one by one: the store's next sync
+	 * persists the order (off the loop). */
+	ledger_compact_soon(t->ledger);
 	log_info("shard %s: reconciliation done in %.2fs: %zu unknown keys added%s", t->name,
 		 time_mono() - t->recon_started, added,
 		 t->idle_usable ? " (ordered by OBJECT IDLETIME)" : " (in SCAN order: OBJECT IDLETIME unavailable)");

@@ -328,7 +328,7 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 	local r chunks secs syncs
 	# Unpaced: 200-key chunks, sixteen in flight, each DUMPed in about 1 ms,
 	# so a sync per chunk would exceed one per 2 ms.
-	manual_shard 'flush_max_entries_per_sec = 0'
+	manual_shard 'flush_max_entries_per_sec = 0' 'flush_server_budget = off'
 	put_keys a 1 20000
 	wait_for shard_is a tracked_entries 20000
 	r=$(flush_req a 20000)
@@ -433,8 +433,9 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 	shard_ready a
 	run ctl pause a
 	assert_success
-	# 20 entries of 30 kB: 600 kB of DUMPs for a 300 kB file system.
-	loadgen a --count 20 --type task --value-size 30000 --seed 4 >/dev/null
+	# 20 entries of 320 kB: not one DUMP fits in a 300 kB file system,
+	# whatever the size of the chunks.
+	loadgen a --count 20 --type task --value-size 320000 --seed 4 >/dev/null
 	wait_for shard_is a tracked_entries 20
 	live_keys a >"$TEST_DIR/all"
 	dump_keys a "$TEST_DIR/all" "$TEST_DIR/before"

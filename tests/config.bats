@@ -47,6 +47,7 @@ check() {
 		flush_period_secs = 2.5
 		flush_num_entries_each_time = 500
 		flush_max_entries_per_sec = 0
+		flush_server_budget = 25%
 		match = session:* cache:*
 		archive = no
 		policy_key = gcs:policy
@@ -66,7 +67,7 @@ check() {
 	conf_shard -f "$F" gib unix:/run/redis/redis.sock 'flush_when_at_least_bytes = 1.5GiB'
 	conf_shard -f "$F" tib unix:/tmp/r.sock 'flush_when_at_least_bytes = 2TiB' \
 		'flush_period_secs = 0.05' 'flush_num_entries_each_time = 1' \
-		'flush_max_entries_per_sec = 1000' 'match = *' 'archive = yes' \
+		'flush_max_entries_per_sec = 1000' 'flush_server_budget = off' 'match = *' 'archive = yes' \
 		'connect_timeout_secs = 0.5' 'command_timeout_secs = 1.25' \
 		'reconnect_max_secs = 60' 'db = 15' 'policy_key ='
 	check

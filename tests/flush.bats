@@ -304,6 +304,65 @@ load flushing
 
 # ---- bad requests ------------------------------------------------------------------------
 
+# setting SHARD KEY: the effective value and source of a setting, "V SRC".
+setting() {
+	status_json | json_eval "'%s %s' % (lambda v: (v['value'], v['source']))([s for s in j['shards'] if s['name'] == '$1'][0]['settings']['$2'])"
+}
+
+# in_range V LO HI: LO <= V <= HI (real numbers).
+in_range() {
+	$PY -c 'import sys; v, lo, hi = map(float, sys.argv[1:]); sys.exit(0 if lo <= v <= hi else 1)' "$@"
+}
+
+@test "flush_server_budget paces a flush by the server's time, shown in status; the runtime hash sets it" {
+	local r share secs share2 secs2
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'policy_key = pol' -p 'archive = no'
+	run setting a flush_server_budget
+	assert_output '0.1 default'
+	put_keys a 1 20000
+	wait_for shard_is a tracked_entries 20000
+	r=$(flush_req a 10000)
+	assert_flush_reply "$r" true 10000 10000 0
+	secs=$(jget "$r" "j['seconds']")
+	share=$(status_field a flush_server_share)
+	echo "# 10% budget: 10000 entries in $secs s ($(status_field a flush_entries_per_sec)/s), server share $share" >&3
+	# Its commands kept the server busy about a tenth of the time.
+	in_range "$share" 0.03 0.2 || fail "server share $share under a 10% budget"
+	in_range "$(status_field a flush_entries_per_sec)" 1 1e9 || fail "no pace in status"
+
+	# The application turns the budget off: the next flush is unpaced.
+	redis_cli a HSET pol flush_server_budget off >/dev/null
+	wait_for shard_is_setting a flush_server_budget '0 runtime'
+	r=$(flush_req a 10000)
+	assert_flush_reply "$r" true 10000 10000 0
+	secs2=$(jget "$r" "j['seconds']")
+	share2=$(status_field a flush_server_share)
+	echo "# budget off: 10000 entries in $secs2 s, server share $share2" >&3
+	$PY -c 'import sys; s, s2, t, t2 = map(float, sys.argv[1:]); sys.exit(0 if s2 > 2 * s and t2 < t else 1)' \
+		"$share" "$share2" "$secs" "$secs2" || fail "unpaced: share $share2 against $share, $secs2 s against $secs s"
+
+	redis_cli a HSET pol flush_server_budget 150% >/dev/null
+	wait_for log_has "policy key pol: ignoring flush_server_budget: '150%'"
+	run setting a flush_server_budget
+	assert_output '0.1 default'
+	daemon_stop
+}
+
+log_has() {
+	grep -qF -- "$1" "$DAEMON_LOG"
+}
+
+# shard_is_setting SHARD KEY "V SRC": for wait_for.
+shard_is_setting() {
+	local v
+
+	v=$(setting "$1" "$2") || return 1
+	[[ $v == "$3" ]] || {
+		echo "$1's $2 is $v, not $3"
+		return 1
+	}
+}
+
 @test "flush: unknown shard, bad N, a shard that is down: ok:false with a clear error" {
 	local r n
 	redis_start a

@@ -97,7 +97,7 @@ check_daemon_log() {
 		fi
 	done
 
-	bad=$(grep -E 'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer' "$DAEMON_LOG" || true)
+	bad=$(grep -E 'runtime error:|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|ThreadSanitizer' "$DAEMON_LOG" || true)
 	if [[ -n $bad ]]; then
 		echo "# sanitizer report in $DAEMON_LOG:" >&2
 		sed 's/^/#   /' "$DAEMON_LOG" >&2

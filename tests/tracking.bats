@@ -295,6 +295,44 @@ tracked_is_live() {
 
 # ---- expiry and eviction ---------------------------------------------------------------------------
 
+# ledger_per SHARD: ledger_bytes per tracked entry.
+ledger_per() {
+	status_json | json_eval "(lambda s: s['ledger_bytes'] // max(s['tracked_entries'], 1))([s for s in j['shards'] if s['name'] == '$1'][0])"
+}
+
+# ledger_per_at_most SHARD BYTES: for wait_for.
+ledger_per_at_most() {
+	local v
+
+	v=$(ledger_per "$1") || return 1
+	((v <= $2)) || {
+		echo "$1: $v ledger bytes per entry, not <= $2"
+		return 1
+	}
+}
+
+@test "a random 90% of the keys deleted: the ledger gives its memory back; a refill takes what a fresh one did" {
+	local fresh churned refilled left
+	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'
+	redis_cli a EVAL "for i = 1, 100000 do redis.call('SET', 'k:' .. i, 'v') end" 0 >/dev/null
+	wait_for -t 30 shard_is a tracked_entries 100000
+	sleep 1.5	# the ledger log's buffer is written out
+	fresh=$(ledger_per a)
+	# Every page keeps some live entries: without the sweep, none goes back.
+	redis_cli a EVAL "math.randomseed(7) for i = 1, 100000 do if math.random() < 0.9 then redis.call('UNLINK', 'k:' .. i) end end" 0 >/dev/null
+	wait_for -t 30 tracked_is_live a
+	wait_for -t 30 ledger_per_at_most a $((fresh * 3 / 2))
+	churned=$(ledger_per a)
+	left=$(status_field a tracked_entries)
+	redis_cli a EVAL "for i = 1, 90000 do redis.call('SET', 'n:' .. i, 'v') end" 0 >/dev/null
+	wait_for -t 30 tracked_is_live a
+	sleep 1.5
+	refilled=$(ledger_per a)
+	echo "# ledger bytes per entry: $fresh fresh (100000), $churned for the $left left after the deletions, then $refilled refilled" >&3
+	((refilled <= fresh * 5 / 4)) || fail "refilled: $refilled bytes per entry, fresh $fresh"
+	daemon_stop
+}
+
 @test "expired keys leave the ledger" {
 	local r
 	one_shard_start -p 'flush_when_at_least_bytes = 1TiB'

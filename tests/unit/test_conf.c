@@ -90,6 +90,13 @@ static void test_scalars(void)
 	ok(parse_bool("Yes", &b, &err) == 0 && b, "yes");
 	ok(parse_bool("off", &b, &err) == 0 && !b, "off");
 	ok(parse_bool("maybe", &b, &err) < 0, "maybe is refused");
+	ok(parse_share("10%", &d, &err) == 0 && d == 0.1, "a share in percent");
+	ok(parse_share("0.25", &d, &err) == 0 && d == 0.25, "a share as a fraction");
+	ok(parse_share("off", &d, &err) == 0 && d == 0 && parse_share("0", &d, &err) == 0 && d == 0, "off and 0");
+	ok(parse_share("100%", &d, &err) == 0 && d == 1, "all of it");
+	ok(parse_share("101%", &d, &err) < 0 && parse_share("1.5", &d, &err) < 0, "more than all is refused");
+	ok(parse_share("-5%", &d, &err) < 0 && parse_share("10%%", &d, &err) < 0 && parse_share("ten", &d, &err) < 0,
+	   "a negative share and junk are refused");
 }
 
 static void test_addresses(void)
@@ -148,7 +155,8 @@ static void test_defaults_and_inheritance(void)
 	   "Ray's default 10000 entries");
 	is_str(c->shards[1]->match, "task:* object:*", "match inherited");
 	ok(c->shards[1]->db == 3 && c->shards[1]->addr.port == 7000, "db and port");
-	ok(c->shards[0]->archive && c->shards[0]->flush_max_entries_per_sec == 100000, "archive and pacing defaults");
+	ok(c->shards[0]->archive && c->shards[0]->flush_max_entries_per_sec == 0 &&
+	   c->shards[0]->flush_server_budget == 0.1, "archive and pacing defaults: a 10%% budget, no cap");
 	ok(c->shards[0]->secret == NULL, "no secret without a password");
 	ok(c->shards[0]->flush_mode == FLUSH_MODE_BATCH && c->shards[1]->hold_interval_secs == 0.1,
 	   "Ray's batch mode by default; a hold interval of 0.1 s");
@@ -301,6 +309,10 @@ static void test_errors(void)
 	fails_with("[policy]\nflush_num_entries_each_time = 0\n",
 		   PATH ":2: flush_num_entries_each_time: '0' is out of range (1 to 1000000000)", "entries out of range");
 	fails_with("[policy]\narchive = perhaps\n", PATH ":2: archive: 'perhaps': expected yes or no", "bad bool");
+	fails_with("[policy]\nflush_server_budget = 150%\n",
+		   PATH ":2: flush_server_budget: '150%': a share is at most 100% (1)", "a budget over 100%");
+	fails_with("[policy]\nflush_server_budget = lots\n",
+		   PATH ":2: flush_server_budget: 'lots': expected a share such as 10%, 0.1 or off", "a bad budget");
 	fails_with("[daemon]\nlog_level = loud\n",
 		   PATH ":2: log_level: 'loud': expected error, warning, notice, info or debug", "bad log level");
 	fails_with("[daemon]\ncontrol_socket_mode = 999\n",

@@ -3,7 +3,9 @@
  * tail, compaction). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ledger.h"
@@ -406,8 +408,207 @@ static void test_log_edges(void)
 	unlink(PATH);
 }
 
+/* k39000 and up: at the end of the list, where a walk of the second
+ * slice has not been. */
+static bool is_k39(const char *key, size_t klen)
+{
+	return klen == 6 && memcmp(key, "k39", 3) == 0;
+}
+
+/* The keys only, marks skipped: what the log can say.  Keys k39000 and up
+ * too when skip_k39: entries put back in a place the log does not record
+ * (see walk_case). */
+static char *keys_only(const struct ledger *l, bool skip_k39)
+{
+	struct buf b;
+
+	buf_init(&b);
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = ledger_next(e)) {
+		if (ledger_is_mark(e) || (skip_k39 && is_k39(e->key, e->klen)))
+			continue;
+		if (b.len)
+			buf_putc(&b, ' ');
+		buf_append(&b, e->key, e->klen);
+	}
+	return b.data;
+}
+
+static long file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static void keyf(struct ledger *l, bool remove, const char *prefix, int i)
+{
+	char key[48];
+
+	snprintf(key, sizeof(key), "%s%d", prefix, i);
+	if (remove)
+		ledger_remove(l, key, strlen(key));
+	else
+		add(l, key);
+}
+
+static bool want_k39(void *arg, const char *key, size_t klen)
+{
+	(void)arg;
+	return is_k39(key, klen);
+}
+
+/* A compaction in slices while the application goes on between them: the
+ * new file replays to the entries of the end, in order.  take_at: the
+ * round where a flush takes (and settles) entries, which finishes the walk
+ * at once; -1 for none.  clear_at: the round where the ledger is cleared. */
+static void walk_case(int take_at, int clear_at, const char *what)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_log_job *j;
+	struct ledger_entry *v[3];
+	char *err = NULL, *before, *after, back[2][16] = {"", ""};
+	int round, slices = 0;
+	long bloated = 0;
+	size_t n;
+
+	unlink(PATH);
+	ledger_open(l, PATH, &err);
+	for (int i = 0; i < 60000; i++)
+		keyf(l, false, "gone", i);
+	for (int i = 0; i < 60000; i++)
+		keyf(l, true, "gone", i);
+	for (int i = 0; i < 40000; i++)
+		keyf(l, false, "k", i);
+	/* Bloated: the tick starts a compaction, and the first job also writes
+	 * every record so far to the current file. */
+	j = ledger_job_next(l, true);
+	ok(j != NULL && ledger_job_more(l), "%s: a compaction starts, in slices", what);
+	for (round = 0; j != NULL; round++) {
+		ledger_job_run(j);
+		if (round == 0)
+			bloated = file_size(PATH);
+		ok(ledger_job_done(l, j, &err) == 0, "%s: slice %d written", what, round);
+		slices++;
+		keyf(l, false, "k", round * 7);	/* walked: moves to the tail */
+		keyf(l, false, "k", 39999 - 5 * round);	/* not walked yet: moves too */
+		keyf(l, false, "new", round);
+		keyf(l, true, "k", 100 + round);	/* walked, then removed */
+		keyf(l, true, "k", 30000 + round);	/* removed before the walk got there */
+		if (round == take_at) {
+			/* Entries the walk has not reached, as a cluster node takes:
+			 * one is deleted, two are put back (at the head, which the log
+			 * does not record: they replay in their old place). */
+			struct ledger_entry *cur = ledger_cursor_new(l);
+
+			n = ledger_take_where(l, cur, want_k39, NULL, v, 3);
+			ledger_cursor_free(l, cur);
+			keyf(l, false, "new-while-taken", round);
+			ledger_done(l, v[0]);
+			snprintf(back[0], sizeof(back[0]), "%.*s", (int)v[1]->klen, v[1]->key);
+			snprintf(back[1], sizeof(back[1]), "%.*s", (int)v[2]->klen, v[2]->key);
+			ledger_put_back(l, v + 1, n - 1);
+		}
+		if (round == clear_at) {
+			ledger_clear(l);
+			keyf(l, false, "after-clear", round);
+		}
+		j = ledger_job_more(l) ? ledger_job_next(l, false) : NULL;
+	}
+	ok(slices >= (clear_at >= 0 ? clear_at + 1 : 3), "%s: %d slices", what, slices);
+	ledger_sync(l, &err);
+	before = keys_only(l, take_at >= 0);
+	ledger_free(l);
+	ok(file_size(PATH) < bloated / 2, "%s: the log shrank from %ld to %ld bytes", what, bloated, file_size(PATH));
+	ok(file_size(PATH ".tmp") == -1, "%s: no temporary file left", what);
+	l = ledger_new();
+	ledger_open(l, PATH, &err);
+	after = keys_only(l, take_at >= 0);
+	if (take_at >= 0)
+		ok(ledger_contains(l, back[0], strlen(back[0])) && ledger_contains(l, back[1], strlen(back[1])),
+		   "%s: the entries put back are in the log", what);
+	if (!ok(strcmp(before, after) == 0, "%s: the compacted log replays to the same entries in order", what)) {
+		size_t i = 0;
+
+		while (before[i] == after[i])
+			i++;
+		printf("# first difference at byte %zu: '%.60s' against '%.60s'\n", i, before + (i > 20 ? i - 20 : 0),
+		     after + (i > 20 ? i - 20 : 0));
+	}
+	free(before);
+	free(after);
+	ledger_free(l);
+	unlink(PATH);
+}
+
+static void test_walk(void)
+{
+	walk_case(-1, -1, "adds, moves and removals between slices");
+	walk_case(1, -1, "a take during the walk");
+	walk_case(-1, 1, "a clear during the walk");
+}
+
+/* After a random 90% of the keys is deleted, the sweep gives the sparse
+ * pages back, moving the live entries without changing their order or
+ * losing them from the index; entries out for deletion and marks stay put;
+ * a refill takes about the fresh memory again. */
+static void test_defrag(void)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_entry *v[100], *mark;
+	char key[32], *before, *after;
+	size_t fresh, sparse, dense, refilled, moved = 0, total = 0, n, taken, calls = 0;
+	bool all = true;
+	unsigned seed = 7;
+
+	for (int i = 0; i < 200000; i++)
+		keyf(l, false, "key:", i);
+	fresh = ledger_memory(l);
+	taken = ledger_take(l, v, 100);	/* out for deletion: they stay put */
+	mark = ledger_mark(l);
+	for (int i = 0; i < 200000; i++) {
+		if ((rand_r(&seed) % 10) != 0)
+			keyf(l, true, "key:", i);
+	}
+	sparse = ledger_memory(l);
+	before = keys_only(l, false);
+	while (ledger_defrag(l, 16, &moved) && calls < 10000) {
+		total += moved;
+		calls++;
+	}
+	total += moved;
+	dense = ledger_memory(l);
+	after = keys_only(l, false);
+	ok(strcmp(before, after) == 0, "the sweep keeps the order (%zu entries moved in %zu calls)", total, calls);
+	n = 0;
+	for (const struct ledger_entry *e = ledger_head(l); e != NULL; e = ledger_next(e)) {
+		if (ledger_is_mark(e))
+			continue;
+		snprintf(key, sizeof(key), "%.*s", (int)e->klen, e->key);
+		all &= ledger_contains(l, key, strlen(key));
+		n++;
+	}
+	ok(all && n == ledger_count(l) && n > 15000 && n < 25000, "and the index finds every one of the %zu", n);
+	ok(dense * 4 < sparse && dense * 4 < fresh,
+	   "memory: %zu fresh, %zu after 90%% deleted, %zu after the sweep", fresh, sparse, dense);
+	ok(dense / ledger_count(l) < 3 * fresh / 2 / 200000, "per live entry, within 1.5x of fresh (%zu against %zu B)",
+	   dense / ledger_count(l), fresh / 200000);
+	ledger_put_back(l, v, taken);
+	ledger_unmark(l, mark);
+	for (int i = 200000; i < 380000; i++)
+		keyf(l, false, "key:", i);
+	refilled = ledger_memory(l);
+	ok(refilled / ledger_count(l) < fresh * 125 / 100 / 200000, "refilled to %zu: %zu B per entry (fresh %zu)",
+	   ledger_count(l), refilled / ledger_count(l), fresh / 200000);
+	ok(!ledger_defrag(l, 16, &moved), "nothing more to sweep");
+	free(before);
+	free(after);
+	ledger_free(l);
+}
+
 int main(void)
 {
+	test_defrag();
+	test_walk();
 	test_log_edges();
 	test_order();
 	test_marks();

@@ -71,6 +71,25 @@ static void test_runtime(const struct shard_conf *sc)
 		is_str(policy_mode_name(FLUSH_MODE_HOLD), "hold", "mode names");
 	}
 
+	/* flush_server_budget: a share, or off. */
+	{
+		const char *f4[] = {"flush_server_budget"};
+		const char *v4[] = {"25%"}, *v5[] = {"off"}, *v6[] = {"200%"};
+		int fb = policy_field_find("flush_server_budget");
+
+		ok(base.flush_server_budget == 0.1 && base.src_budget == SRC_DEFAULT, "the budget's default is 10%%");
+		policy_apply_runtime(&p, &base, f4, v4, 1, &bad);
+		ok(p.flush_server_budget == 0.25 && p.src_budget == SRC_RUNTIME && fb >= 0 &&
+		   policy_field_value(&p, fb) == 0.25 && policy_field_source(&p, fb) == SRC_RUNTIME,
+		   "the runtime hash sets the budget");
+		policy_apply_runtime(&p, &base, f4, v5, 1, &bad);
+		ok(p.flush_server_budget == 0 && p.src_budget == SRC_RUNTIME, "and can turn it off");
+		buf_reset(&bad);
+		policy_apply_runtime(&p, &base, f4, v6, 1, &bad);
+		ok(p.flush_server_budget == 0.1 && p.src_budget == SRC_DEFAULT &&
+		   strstr(bad.data, "flush_server_budget: '200%'") != NULL, "an invalid budget is reported and ignored");
+	}
+
 	/* The application's bytes cannot split the list into more lines. */
 	{
 		const char *f3[] = {"flush_period_secs", "flush_when_at_least_bytes"};
