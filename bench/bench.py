@@ -622,7 +622,90 @@ class Suite:
                     self.row("2 latency", "a %d batch under GETs, %s" % (batch, tag), batch / brep["seconds"],
                              "entries/s", "period 10 s", 10, brep["seconds"] / 10, "well within", brep["seconds"] < 5)
             set_budget("default")
+            raw["timeline"] = {label: self.s2_timeline(sc, rs, d, shard, label)
+                               for shard, label in (("off", "off"), ("on", "on"))}
+            raw["timeline_png"] = self.s2_plot()
         self.raw["2_latency"] = raw
+
+    # The p99 over time: one client GETs in a loop beside redis-benchmark's
+    # ten, for TL_BEFORE seconds idle, then TL_DURING while a forced flush
+    # runs at the default budget; its latencies in TL_WINDOW windows.
+    TL_BEFORE, TL_DURING, TL_WINDOW = 2.0, 5.0, 0.25
+
+    def s2_timeline(self, sc, rs, d, shard, label):
+        env = self.env
+        probe = redis.Redis(unix_socket_path=rs.sock)
+        samples = []  # (seconds from the start, latency ms)
+        gp = env.spawn(["redis-benchmark", "-s", rs.sock, "-t", "get", "-r", "100000", "-n", "100000000",
+                        "-c", "10", "-q"])
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p = None
+        while True:
+            now = time.monotonic() - t0
+            if now >= self.TL_BEFORE + self.TL_DURING:
+                break
+            if p is None and now >= self.TL_BEFORE:
+                p = env.spawn(d.flush_argv(shard, 10 ** 9), stdout=subprocess.PIPE)
+            a = time.monotonic()
+            probe.get("key:%012d" % random.randrange(100000))
+            samples.append((a - t0, (time.monotonic() - a) * 1000))
+        flushing = d.shard(shard)["flushing"]
+        d.request("pause " + shard)
+        p.communicate(timeout=120)
+        env.reaped(p)
+        d.request("resume " + shard)
+        env.stop(gp)
+        rows = []
+        for w in range(int((self.TL_BEFORE + self.TL_DURING) / self.TL_WINDOW)):
+            lat = sorted(ms for t, ms in samples if w * self.TL_WINDOW <= t < (w + 1) * self.TL_WINDOW)
+            if lat:
+                rows.append((round((w + 0.5) * self.TL_WINDOW - self.TL_BEFORE, 3), lat[int(0.99 * (len(lat) - 1))],
+                             lat[len(lat) // 2], len(lat)))
+        path = os.path.join(self.out, "s2_timeline_archive_%s.csv" % label)
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["seconds_from_flush_start", "p99_ms", "p50_ms", "gets"])
+            w.writerows(rows)
+        idle = statistics.median(r[1] for r in rows if r[0] < 0)
+        busy = statistics.median(r[1] for r in rows if r[0] > 0)
+        worst = max(r[1] for r in rows if r[0] > 0)
+        log("s2: timeline, archive %s: a probe client's p99 per %g s window: median %.3f ms idle, %.3f ms "
+            "flushing (worst window %.3f ms)%s" % (label, self.TL_WINDOW, idle, busy, worst,
+                                                   "" if flushing else "; the flush ended early"))
+        self.row("2 latency", "p99 per %g s window while flushing, archive %s (median)" % (self.TL_WINDOW, label),
+                 busy, "ms", "idle windows", idle, busy / idle, "<= 2.5", busy / idle <= 2.5)
+        return {"csv": path, "median_p99_idle_ms": idle, "median_p99_flushing_ms": busy,
+                "worst_window_p99_ms": worst, "flush_outlasted": flushing}
+
+    def s2_plot(self):
+        png = os.path.join(self.out, "s2_timeline.png")
+        gp = shutil.which("gnuplot")
+        if not gp:
+            log("s2: no gnuplot; no PNG (script/bootstrap installs gnuplot-nox)")
+            return None
+        data = [(label, os.path.join(self.out, "s2_timeline_archive_%s.csv" % label)) for label in ("off", "on")]
+        plots = ", ".join("'%s' using 1:2 with linespoints title 'archive %s: p99 (ms)'" % (path, label)
+                          for label, path in data if os.path.exists(path))
+        script = """
+set terminal %%s size 1000,420 noenhanced
+set output '%s'
+set datafile separator ','
+set key below horizontal
+set xlabel 'seconds from the start of a forced flush (default flush_server_budget)'
+set ylabel 'GET p99 per %g s window (ms)'
+set yrange [0:*]
+set grid
+set arrow from 0, graph 0 to 0, graph 1 nohead dt 2
+set title 'Other clients during a flush: a probe client beside redis-benchmark -c 10 GETs'
+plot %s
+""" % (png, self.TL_WINDOW, plots)
+        for term in ("pngcairo", "png"):
+            r = subprocess.run([gp], input=(script % term).encode(), capture_output=True, timeout=60)
+            if r.returncode == 0:
+                return png
+        log("s2: gnuplot failed: " + r.stderr.decode(errors="replace"))
+        return None
 
     # ------------------------------------------------------------------
     def s3_tracking(self):
@@ -1388,7 +1471,8 @@ unset multiplot
             json.dump({"mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": self.mach,
                        "timings_s": self.timings, "table": self.rows, "raw": self.raw}, f, indent=1)
         print("\nbench: raw numbers in %s/results.{csv,json}, steady state in %s/steady_state_archive_{off,on}.csv and "
-              "steady_state.png, hold mode in hold_*.csv, hold_steady.png and hold_changing.png" % (self.out, self.out))
+              "steady_state.png, other clients' p99 over a flush in s2_timeline_*.csv and s2_timeline.png, hold mode in "
+              "hold_*.csv, hold_steady.png and hold_changing.png" % (self.out, self.out))
 
 
 def main():
