@@ -328,28 +328,6 @@ void archive_discard(struct archive *a)
 	discard_pending(a);
 }
 
-static int write_all(int fd, const void *data, size_t len, uint64_t off)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* ---- the writer: committing ------------------------------------------------------
  *
  * A commit runs in three steps so that its I/O can run on another thread:
@@ -394,7 +372,7 @@ static int new_segment(const char *dir, int dirfd, uint64_t seq, const char **wh
 	if (fd < 0)
 		goto fail;
 	*what = "write";
-	if (write_all(fd, ARCHIVE_FILE_MAGIC, ARCHIVE_FILE_MAGIC_LEN, 0) < 0)
+	if (pwrite_all(fd, ARCHIVE_FILE_MAGIC, ARCHIVE_FILE_MAGIC_LEN, 0) < 0)
 		goto fail_fd;
 	*what = "fdatasync";
 	if (fdatasync(fd) < 0)
@@ -472,7 +450,7 @@ void archive_commit_run(struct archive_commit *c)
 		c->new_fd = fd;
 	}
 	what = "write";
-	if (write_all(fd, c->data.data, c->data.len, c->offset) < 0)
+	if (pwrite_all(fd, c->data.data, c->data.len, c->offset) < 0)
 		goto cut;
 	what = "fdatasync";
 	if (fdatasync(fd) < 0)

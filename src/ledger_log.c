@@ -362,28 +362,6 @@ struct ledger_log_job *ledger_log_job_take(struct ledger_log *g, bool sync)
 	return j;
 }
 
-static int write_all(int fd, const void *data, size_t len, uint64_t off)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 /* The first error of a job is the one said. */
 static void job_fail(struct ledger_log_job *j, const char *what, const char *path, int errnum)
 {
@@ -397,7 +375,7 @@ static void run_append(struct ledger_log_job *j)
 	struct log_file *lf = j->file;
 
 	if (j->append.len > 0) {
-		if (write_all(lf->fd, j->append.data, j->append.len, lf->size) < 0) {
+		if (pwrite_all(lf->fd, j->append.data, j->append.len, lf->size) < 0) {
 			job_fail(j, "write", lf->path, errno);
 			(void)!ftruncate(lf->fd, (off_t)lf->size);
 			return;
@@ -451,10 +429,10 @@ static void run_rewrite(struct ledger_log_job *j)
 		lf->tmp_errnum = 0;
 		lf->tmp_size = LOG_MAGIC_LEN;
 		lf->tmp_fd = open(lf->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		if (lf->tmp_fd < 0 || write_all(lf->tmp_fd, LOG_MAGIC, LOG_MAGIC_LEN, 0) < 0)
+		if (lf->tmp_fd < 0 || pwrite_all(lf->tmp_fd, LOG_MAGIC, LOG_MAGIC_LEN, 0) < 0)
 			lf->tmp_errnum = errno;
 	}
-	if (lf->tmp_errnum == 0 && write_all(lf->tmp_fd, j->rewrite.data, j->rewrite.len, lf->tmp_size) < 0)
+	if (lf->tmp_errnum == 0 && pwrite_all(lf->tmp_fd, j->rewrite.data, j->rewrite.len, lf->tmp_size) < 0)
 		lf->tmp_errnum = errno;
 	lf->tmp_size += j->rewrite.len;
 	if (j->rewrite_last)

@@ -55,4 +55,8 @@ void buf_put_ctl_escaped(struct buf *b, const void *p, size_t n, const char *kee
 double time_now(void);
 double time_mono(void);
 
+/* Writes all of data at offset off, through short writes and EINTR; -1
+ * with errno set on failure (EIO for a write that makes no progress). */
+int pwrite_all(int fd, const void *data, size_t len, uint64_t off);
+
 #endif
