@@ -21,24 +21,7 @@ B_KEYS=60000	# flushed unpaced while a flushes: about half a second
 # status_latency N: N status requests, one every 5 ms; prints the 99th
 # percentile and the median of their round trips, in ms.
 status_latency() {
-	$PY - "$CTL_SOCK" "$1" <<-'EOF'
-		import socket, sys, time
-		path, n = sys.argv[1], int(sys.argv[2])
-		lat = []
-		for i in range(n):
-		    t0 = time.perf_counter()
-		    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-		    s.settimeout(10)
-		    s.connect(path)
-		    s.sendall(b"status\n")
-		    while s.recv(65536):
-		        pass
-		    s.close()
-		    lat.append((time.perf_counter() - t0) * 1000)
-		    time.sleep(0.005)
-		lat.sort()
-		print("%.2f %.2f" % (lat[int(0.99 * (n - 1))], lat[n // 2]))
-	EOF
+	$PY "$top_srcdir/tests/status-latency.py" "$CTL_SOCK" "$1"
 }
 
 # phase NAME MATCH: a and b full of keys, the daemon under the shim slowing
