@@ -2,14 +2,23 @@
  *
  * A chunk's entries are sorted by hash slot and sent as one command per
  * slot group (in a cluster no command may cross a slot; a standalone
- * node's chunk is one group), pipelined; a step (UNLINK; or DUMP, then
- * after the group commit compare-and-delete) ends when the last group's
+ * node's chunk is one group), pipelined; a step ends when the last group's
  * reply is in, and decides each entry's fate: done, back to the ledger
- * head, or on to the next step.  A group answered MOVED, ASK, TRYAGAIN,
- * READONLY or CLUSTERDOWN puts its keys back and asks the owner to read
- * the topology again.
+ * head, or on to the next step.  The steps: UNLINK (archive off); or, with
+ * the archive, DUMP and PTTL of each key as plain pipelined commands, then
+ * after the group commit a compare-and-delete script per group.  A group
+ * answered MOVED, ASK, TRYAGAIN, READONLY or CLUSTERDOWN puts its keys back
+ * and asks the owner to read the topology again.
  *
- * Owns the commands, the scripts and the reading of their replies; the
+ * Why no optimistic WATCH ... MULTI/UNLINK/EXEC in place of the second
+ * DUMP: EXEC drops every WATCH of its connection, so each chunk in flight
+ * would need a connection of its own, and chunks wait milliseconds for the
+ * group commit (thousands of keys in flight at full speed); while Redis 7.0
+ * scans a client's whole list of watched keys for each key it WATCHes
+ * (measured, 200-key chunks: 2.7 us of server time per key against 1.9 for
+ * DUMP, PTTL and UNLINK alone).  See bench/README.md, issue 13.
+ *
+ * Owns the commands, the script and the reading of their replies; the
  * cycle and its pacing are flush.c's, the group commit the store's. */
 #include "config.h"
 
@@ -332,9 +341,12 @@ static void send_unlink(struct chunk *c)
 
 /* ---- archive on: DUMP, write, compare-and-delete --------------------------- */
 
-/* EVALSHA, or EVAL with the body after NOSCRIPT (which also caches it);
- * the keys are the group's, and with_cmp adds what each is compared with. */
-static int send_script(struct group *g, const struct script *s, bool by_body, bool with_cmp, conn_reply_fn *fn)
+static void on_cad(void *owner, redisReply *r, void *arg);
+
+/* A group's compare-and-delete: EVALSHA, or EVAL with the body after
+ * NOSCRIPT (which also caches it); its keys, then what each is compared
+ * with. */
+static int send_cad(struct group *g, bool by_body)
 {
 	static const char *argv[2 * FLUSH_CHUNK_MAX + 3];
 	static size_t lens[2 * FLUSH_CHUNK_MAX + 3];
@@ -345,7 +357,7 @@ static int send_script(struct group *g, const struct script *s, bool by_body, bo
 	snprintf(nkeys, sizeof(nkeys), "%zu", g->to - g->from);
 	argv[argc] = by_body ? "EVAL" : "EVALSHA";
 	lens[argc++] = strlen(argv[0]);
-	argv[argc] = by_body ? s->body : s->sha;
+	argv[argc] = by_body ? cad_lua.body : cad_lua.sha;
 	lens[argc++] = strlen(argv[1]);
 	argv[argc] = nkeys;
 	lens[argc++] = strlen(nkeys);
@@ -353,21 +365,12 @@ static int send_script(struct group *g, const struct script *s, bool by_body, bo
 		argv[argc] = c->e[i]->key;
 		lens[argc++] = c->e[i]->klen;
 	}
-	for (size_t i = g->from; with_cmp && i < g->to; i++) {
+	for (size_t i = g->from; i < g->to; i++) {
 		argv[argc] = c->cmp.data + c->cmp_off[i];
 		lens[argc++] = c->cmp_len[i];
 	}
 	g->sent = time_mono();
-	return conn_send_argv(c->f->conn, fn, g, argc, argv, lens);
-}
-
-/* Sends a script to every group; a step begins. */
-static void send_scripts(struct chunk *c, const struct script *s, bool with_cmp, conn_reply_fn *fn)
-{
-	step_begin(c);
-	for (size_t k = 0; k < c->ngroups; k++)
-		if (send_script(&c->g[k], s, false, with_cmp, fn) < 0)
-			return;	/* the conn failed, and the flush heard of it */
+	return conn_send_argv(c->f->conn, on_cad, g, argc, argv, lens);
 }
 
 /* Comparing a small payload itself spares the server a SHA-1 per key
@@ -402,7 +405,7 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 
 	(void)owner;
 	if (is_noscript(r)) {
-		send_script(g, &cad_lua, true, true, on_cad);
+		send_cad(g, true);
 		return;
 	}
 	answered(g, PACE_CAD);
@@ -549,7 +552,10 @@ void chunk_send_cad(struct chunk *c)
 {
 	c->deleting = true;
 	c->f->deletes_sent += c->n;
-	send_scripts(c, &cad_lua, true, on_cad);
+	step_begin(c);
+	for (size_t k = 0; k < c->ngroups; k++)
+		if (send_cad(&c->g[k], false) < 0)
+			return;	/* the conn failed, and the flush heard of it */
 }
 
 void chunk_put_back(struct chunk *c)
