@@ -28,6 +28,7 @@ struct group {
 	size_t from, to;		/* e[from .. to) */
 	double sent;			/* its command's, monotonic: for the round trip */
 	size_t got;			/* its DUMP and PTTL replies so far */
+	double cpu;			/* the loop's CPU time at the first */
 	bool failed;			/* one of them was an error */
 };
 
@@ -56,7 +57,10 @@ struct chunk {
 	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
 	struct buf cmp;
 	size_t cmp_off[FLUSH_CHUNK_MAX], cmp_len[FLUSH_CHUNK_MAX];
-	struct buf pay;			/* the DUMP payload whose PTTL is due */
+	/* The DUMP payloads and PTTLs of the group being answered. */
+	struct buf pay;
+	size_t pay_off[FLUSH_CHUNK_MAX], pay_len[FLUSH_CHUNK_MAX];
+	long long ttl[FLUSH_CHUNK_MAX];
 };
 
 struct flush {
