@@ -15,8 +15,9 @@
  * would need a connection of its own, and chunks wait milliseconds for the
  * group commit (thousands of keys in flight at full speed); while Redis 7.0
  * scans a client's whole list of watched keys for each key it WATCHes
- * (measured, 200-key chunks: 2.7 us of server time per key against 1.9 for
- * DUMP, PTTL and UNLINK alone).  See bench/README.md, issue 13.
+ * (bench/archive_cost.py, 200-key chunks: 2.6-2.7 us of server time per
+ * key against 1.9-2.15 for DUMP, PTTL and UNLINK alone).  See
+ * bench/README.md, issue 13.
  *
  * Owns the commands, the script and the reading of their replies; the
  * cycle and its pacing are flush.c's, the group commit the store's. */
@@ -64,9 +65,9 @@
  * else its SHA-1 in hex.  The two cannot be confused: a DUMP payload ends
  * in a 2-byte RDB version whose high byte is 0, which no hex digit is.
  * The keys that match go in one UNLINK at the end, a Lua call per key
- * fewer (bench/README.md, issue 13: 3.85 against 3.30 us of server time
- * per key, with the DUMPs); the script is atomic, so none can change in
- * between.  A key given twice counts once. */
+ * fewer (bench/archive_cost.py: with plain DUMPs, 3.05-3.3 us of server
+ * time per key against 3.2-3.5); the script is atomic, so none can change
+ * in between.  A key given twice counts once. */
 static const char cad_script[] =
 	SCRIPT_ACL_CHECK("'dump', 'unlink'")
 	"local r, del, seen = {}, {}, {}\n"
