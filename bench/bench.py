@@ -432,10 +432,30 @@ class Suite:
                     rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
                 check_empty("redis-cli --pipe")
                 raw["limit_notify_s"].append(secs)
-            env.stop(sub)
-            rs.r.config_set("notify-keyspace-events", "")
             limit_notify = n / min(raw["limit_notify_s"])
             log("s1: the same with notifications on and a subscriber (best of 2): %.0f keys/s" % limit_notify)
+
+            # what any archiving, tracking flusher must at least do: per key one DUMP, PTTL and
+            # UNLINK, pipelined, with the notifications on and the subscriber reading them
+            dpu = sc.path("dump_pttl_unlink.resp")
+            with open(dpu, "wb") as f:
+                for i in range(n):
+                    k = b"key:%d" % i
+                    k = b"$%d\r\n%s\r\n" % (len(k), k)
+                    f.write(b"*2\r\n$4\r\nDUMP\r\n%s*2\r\n$4\r\nPTTL\r\n%s*2\r\n$6\r\nUNLINK\r\n%s" % (k, k, k))
+            raw["dpu_limit_s"] = []
+            for _ in range(2):
+                rs.populate(n, "key")
+                with open(dpu, "rb") as f:
+                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
+                if rc or "errors: 0" not in out:
+                    raise Failed("redis-cli --pipe (DUMP+PTTL+UNLINK): " + out)
+                check_empty("redis-cli --pipe (DUMP+PTTL+UNLINK)")
+                raw["dpu_limit_s"].append(secs)
+            env.stop(sub)
+            rs.r.config_set("notify-keyspace-events", "")
+            dpu_limit = n / min(raw["dpu_limit_s"])
+            log("s1: DUMP+PTTL+UNLINK limit, notifications on + subscriber (best of 2): %.0f keys/s" % dpu_limit)
 
             # what archiving must at least do: read every value out once, pipelined DUMPs
             dump = sc.path("dump.resp")
@@ -501,9 +521,9 @@ class Suite:
                 log("s1: gcs-flushd archive=%s: %.0f entries/s (%d chunks, %.2f s, daemon CPU %.2f s)" % (
                     archive, rate, rep["chunks"], rep["seconds"], cpu))
                 label = "off" if archive == "no" else "on"
-                tgt = 0.8 if archive == "no" else 0.35
+                tgt = 0.8 if archive == "no" else None
                 self.row("1 throughput", "flush archive %s" % label, rate, "entries/s",
-                         "UNLINK --pipe limit", limit, rate / limit, ">= %.2f" % tgt, rate / limit >= tgt)
+                         "UNLINK --pipe limit", limit, rate / limit, tgt and ">= %.2f" % tgt, tgt and rate / limit >= tgt)
                 if archive == "no":
                     off = rate
                 else:
@@ -515,9 +535,11 @@ class Suite:
             self.row("1 throughput", "flush archive off", off, "entries/s",
                      "limit, notify on + subscriber", limit_notify, off / limit_notify, None, None)
             self.row("1 throughput", "flush archive on", on, "entries/s",
+                     "DUMP+PTTL+UNLINK, notify on + sub", dpu_limit, on / dpu_limit, ">= 0.80", on / dpu_limit >= 0.8)
+            self.row("1 throughput", "flush archive on", on, "entries/s",
                      "DUMP --pipe limit", dump_limit, on / dump_limit, None, None)
             raw.update(limit_per_s=limit, limit_notify_per_s=limit_notify, oneliner_per_s=oneliner,
-                       redispy_per_s=redispy, dump_limit_per_s=dump_limit)
+                       redispy_per_s=redispy, dump_limit_per_s=dump_limit, dpu_limit_per_s=dpu_limit)
         self.raw["1_throughput"] = raw
 
     # ------------------------------------------------------------------

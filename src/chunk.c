@@ -2,14 +2,24 @@
  *
  * A chunk's entries are sorted by hash slot and sent as one command per
  * slot group (in a cluster no command may cross a slot; a standalone
- * node's chunk is one group), pipelined; a step (UNLINK; or DUMP, then
- * after the group commit compare-and-delete) ends when the last group's
+ * node's chunk is one group), pipelined; a step ends when the last group's
  * reply is in, and decides each entry's fate: done, back to the ledger
- * head, or on to the next step.  A group answered MOVED, ASK, TRYAGAIN,
- * READONLY or CLUSTERDOWN puts its keys back and asks the owner to read
- * the topology again.
+ * head, or on to the next step.  The steps: UNLINK (archive off); or, with
+ * the archive, DUMP and PTTL of each key as plain pipelined commands, then
+ * after the group commit a compare-and-delete script per group.  A group
+ * answered MOVED, ASK, TRYAGAIN, READONLY or CLUSTERDOWN puts its keys back
+ * and asks the owner to read the topology again.
  *
- * Owns the commands, the scripts and the reading of their replies; the
+ * Why no optimistic WATCH ... MULTI/UNLINK/EXEC in place of the second
+ * DUMP: EXEC drops every WATCH of its connection, so each chunk in flight
+ * would need a connection of its own, and chunks wait milliseconds for the
+ * group commit (thousands of keys in flight at full speed); while Redis 7.0
+ * scans a client's whole list of watched keys for each key it WATCHes
+ * (bench/archive_cost.py, 200-key chunks: 2.6-2.7 us of server time per
+ * key against 1.9-2.15 for DUMP, PTTL and UNLINK alone).  See
+ * bench/README.md, issue 13.
+ *
+ * Owns the commands, the script and the reading of their replies; the
  * cycle and its pacing are flush.c's, the group commit the store's. */
 #include "config.h"
 
@@ -17,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "archive.h"
 #include "conn.h"
@@ -27,20 +38,18 @@
 #include "slot.h"
 #include "store.h"
 
-/* The scripts carry no "#!lua flags=..." line, on purpose: Redis 7 runs a
+/* The script carries no "#!lua flags=..." line, on purpose: Redis 7 runs a
  * script without one in its EVAL compatibility mode, where only a call to
- * a deny-oom command is refused over maxmemory.  DUMP, PTTL and UNLINK are
- * not, so both scripts run when memory is full, exactly when they are
- * needed (faults.bats checks it).  A shebang would need allow-oom for
- * that, and is a syntax error to Redis 6 and older.
+ * a deny-oom command is refused over maxmemory.  DUMP and UNLINK are not,
+ * so it runs when memory is full, exactly when it is needed (faults.bats
+ * checks it).  A shebang would need allow-oom for that, and is a syntax
+ * error to Redis 6 and older.
  *
  * Under an ACL, a command a script may not call fails with "ERR The user
  * executing the script can't run this command", which does not say which:
- * so each script first asks Redis (7.0 and later: redis.acl_check_cmd)
+ * so the script first asks Redis (7.0 and later: redis.acl_check_cmd)
  * for every command it calls, and names the one refused.  EVAL has
- * already checked the keys themselves.
- *
- * DUMP and PTTL of every key: nil and -2 for a key that is gone. */
+ * already checked the keys themselves. */
 #define SCRIPT_ACL_CHECK(cmds)								\
 	"if redis.acl_check_cmd and KEYS[1] then\n"					\
 	"  for _, c in ipairs({" cmds "}) do\n"						\
@@ -51,34 +60,31 @@
 	"  end\n"									\
 	"end\n"
 
-static const char dump_script[] =
-	SCRIPT_ACL_CHECK("'dump', 'pttl'")
-	"local r = {}\n"
-	"for i, k in ipairs(KEYS) do\n"
-	"  r[2 * i - 1] = redis.call('DUMP', k)\n"
-	"  r[2 * i] = redis.call('PTTL', k)\n"
-	"end\n"
-	"return r\n";
-
 /* Per key: 1 deleted, 0 already gone, -1 changed since it was archived.
  * ARGV[i] is the archived payload itself when small (FLUSH_CMP_INLINE_MAX),
  * else its SHA-1 in hex.  The two cannot be confused: a DUMP payload ends
- * in a 2-byte RDB version whose high byte is 0, which no hex digit is. */
+ * in a 2-byte RDB version whose high byte is 0, which no hex digit is.
+ * The keys that match go in one UNLINK at the end, a Lua call per key
+ * fewer (bench/archive_cost.py: with plain DUMPs, 3.05-3.3 us of server
+ * time per key against 3.2-3.5); the script is atomic, so none can change
+ * in between.  A key given twice counts once. */
 static const char cad_script[] =
 	SCRIPT_ACL_CHECK("'dump', 'unlink'")
-	"local r = {}\n"
+	"local r, del, seen = {}, {}, {}\n"
 	"for i, k in ipairs(KEYS) do\n"
-	"  local d = redis.call('DUMP', k)\n"
+	"  local d = not seen[k] and redis.call('DUMP', k)\n"
 	"  local a = ARGV[i]\n"
+	"  seen[k] = true\n"
 	"  if not d then\n"
 	"    r[i] = 0\n"
 	"  elseif d == a or (#a == 40 and redis.sha1hex(d) == a) then\n"
-	"    redis.call('UNLINK', k)\n"
+	"    del[#del + 1] = k\n"
 	"    r[i] = 1\n"
 	"  else\n"
 	"    r[i] = -1\n"
 	"  end\n"
 	"end\n"
+	"if #del > 0 then redis.call('UNLINK', unpack(del)) end\n"
 	"return r\n";
 
 struct script {
@@ -86,7 +92,7 @@ struct script {
 	char sha[41];
 };
 
-static struct script dump_lua = {dump_script, ""}, cad_lua = {cad_script, ""};
+static struct script cad_lua = {cad_script, ""};
 
 struct chunk *chunk_new(struct flush *f)
 {
@@ -98,6 +104,7 @@ struct chunk *chunk_new(struct flush *f)
 	c->unsynced = c->synced = false;
 	c->error = NULL;
 	buf_init(&c->cmp);
+	buf_init(&c->pay);
 	archive_batch_init(&c->recs);
 	return c;
 }
@@ -105,6 +112,7 @@ struct chunk *chunk_new(struct flush *f)
 void chunk_free(struct chunk *c)
 {
 	buf_free(&c->cmp);
+	buf_free(&c->pay);
 	archive_batch_free(&c->recs);
 	free(c->error);
 	free(c);
@@ -155,7 +163,7 @@ static void make_groups(struct chunk *c)
 				j++;
 		else
 			j = c->n;
-		c->g[c->ngroups++] = (struct group){c, i, j, 0};
+		c->g[c->ngroups++] = (struct group){c, i, j, 0, 0, 0, false};
 		i = j;
 	}
 }
@@ -271,15 +279,27 @@ static bool step_end(struct chunk *c)
 	return true;
 }
 
+/* The loop thread's CPU time, in seconds. */
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* A group's command of kind was answered (a NOSCRIPT answer is not: the
  * command goes again, its clock restarted): its round trip feeds the
- * histogram and the pacing. */
-static void answered(struct group *g, enum pace_kind kind)
+ * histogram and the pacing.  ours: the daemon's own time within it, which
+ * the pacing does not charge as the server's (reading a group's DUMP and
+ * PTTL replies, one of each a key, took as long as the server's work on a
+ * busy 2-core machine, and halved a budgeted flush: bench scenario 2). */
+static void answered(struct group *g, enum pace_kind kind, double ours)
 {
 	double now = time_mono();
 
 	hist_observe(&g->c->f->roundtrip_secs, now - g->sent);
-	pace_command_done(&g->c->f->pace, kind, g->to - g->from, g->sent, now);
+	pace_command_done(&g->c->f->pace, kind, g->to - g->from, g->sent + ours, now);
 }
 
 /* ---- archive off: UNLINK ---------------------------------------------------- */
@@ -292,7 +312,7 @@ static void on_unlinked(void *owner, redisReply *r, void *arg)
 	uint64_t removed;
 
 	(void)owner;
-	answered(g, PACE_UNLINK);
+	answered(g, PACE_UNLINK, 0);
 	if (r->type != REDIS_REPLY_INTEGER) {
 		group_failed(g, "UNLINK", r);
 	} else {
@@ -335,9 +355,12 @@ static void send_unlink(struct chunk *c)
 
 /* ---- archive on: DUMP, write, compare-and-delete --------------------------- */
 
-/* EVALSHA, or EVAL with the body after NOSCRIPT (which also caches it);
- * the keys are the group's, and with_cmp adds what each is compared with. */
-static int send_script(struct group *g, const struct script *s, bool by_body, bool with_cmp, conn_reply_fn *fn)
+static void on_cad(void *owner, redisReply *r, void *arg);
+
+/* A group's compare-and-delete: EVALSHA, or EVAL with the body after
+ * NOSCRIPT (which also caches it); its keys, then what each is compared
+ * with. */
+static int send_cad(struct group *g, bool by_body)
 {
 	static const char *argv[2 * FLUSH_CHUNK_MAX + 3];
 	static size_t lens[2 * FLUSH_CHUNK_MAX + 3];
@@ -348,7 +371,7 @@ static int send_script(struct group *g, const struct script *s, bool by_body, bo
 	snprintf(nkeys, sizeof(nkeys), "%zu", g->to - g->from);
 	argv[argc] = by_body ? "EVAL" : "EVALSHA";
 	lens[argc++] = strlen(argv[0]);
-	argv[argc] = by_body ? s->body : s->sha;
+	argv[argc] = by_body ? cad_lua.body : cad_lua.sha;
 	lens[argc++] = strlen(argv[1]);
 	argv[argc] = nkeys;
 	lens[argc++] = strlen(nkeys);
@@ -356,21 +379,12 @@ static int send_script(struct group *g, const struct script *s, bool by_body, bo
 		argv[argc] = c->e[i]->key;
 		lens[argc++] = c->e[i]->klen;
 	}
-	for (size_t i = g->from; with_cmp && i < g->to; i++) {
+	for (size_t i = g->from; i < g->to; i++) {
 		argv[argc] = c->cmp.data + c->cmp_off[i];
 		lens[argc++] = c->cmp_len[i];
 	}
 	g->sent = time_mono();
-	return conn_send_argv(c->f->conn, fn, g, argc, argv, lens);
-}
-
-/* Sends a script to every group; a step begins. */
-static void send_scripts(struct chunk *c, const struct script *s, bool with_cmp, conn_reply_fn *fn)
-{
-	step_begin(c);
-	for (size_t k = 0; k < c->ngroups; k++)
-		if (send_script(&c->g[k], s, false, with_cmp, fn) < 0)
-			return;	/* the conn failed, and the flush heard of it */
+	return conn_send_argv(c->f->conn, on_cad, g, argc, argv, lens);
 }
 
 /* Comparing a small payload itself spares the server a SHA-1 per key
@@ -405,10 +419,10 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 
 	(void)owner;
 	if (is_noscript(r)) {
-		send_script(g, &cad_lua, true, true, on_cad);
+		send_cad(g, true);
 		return;
 	}
-	answered(g, PACE_CAD);
+	answered(g, PACE_CAD, 0);
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != sent) {
 		/* Archived, not deleted: harmless, a later chunk archives them again. */
 		group_failed(g, "compare-and-delete", r);
@@ -426,66 +440,131 @@ static void on_cad(void *owner, redisReply *r, void *arg)
 		step_end(c);
 }
 
-/* Encodes the dumped keys' records into the chunk's batch; the ones that
- * are gone (or too large to archive) are done. */
-static void archive_group(struct group *g, redisReply *r)
+/* A group's DUMPs and PTTLs are all in: the records of the keys kept go
+ * into the chunk's batch.  Not as each reply comes: the group's round trip,
+ * which the budget charges as server time, ends at its last reply, and the
+ * encoding and checksums are the daemon's time.
+ *
+ * The expiry is read just after the DUMP, not with it: a write in between
+ * changes the value too (and the compare-and-delete then keeps the key),
+ * while a change of the expiry alone, then or later, is not seen, as it
+ * never was (DUMP does not carry it). */
+static void archive_group(struct group *g, int64_t now_ms)
 {
 	struct chunk *c = g->c;
 	struct flush *f = c->f;
-	int64_t now_ms = (int64_t)(time_now() * 1000);
+	struct archive_rec rec;
 
 	for (size_t i = g->from; i < g->to; i++) {
-		redisReply *d = r->element[2 * (i - g->from)], *ttl = r->element[2 * (i - g->from) + 1];
-		struct archive_rec rec;
-
-		if (d->type != REDIS_REPLY_STRING) {
-			c->fate[i] = DONE;
-			c->gone++;
+		if (c->fate[i] != KEEP)
 			continue;
-		}
 		memset(&rec, 0, sizeof(rec));
 		rec.shard = f->name;
 		rec.shard_len = strlen(f->name);
 		rec.db = f->db;
 		rec.key = c->e[i]->key;
 		rec.key_len = c->e[i]->klen;
-		rec.expire_ms = ttl->type == REDIS_REPLY_INTEGER && ttl->integer >= 0 ? now_ms + ttl->integer : -1;
-		rec.payload = d->str;
-		rec.payload_len = d->len;
+		rec.expire_ms = c->ttl[i] >= 0 ? now_ms + c->ttl[i] : -1;
+		rec.payload = c->pay.data + c->pay_off[i];
+		rec.payload_len = c->pay_len[i];
 		rec.flushed_ms = now_ms;
 		if (archive_batch_add(&c->recs, &rec) < 0) {
 			/* Beyond what a record can hold: it can never be archived, so
 			 * it is never deleted; untracked, it stops blocking the head. */
 			log_warn("shard %s: a %zu-byte DUMP is too large to archive; the key stays in Redis, untracked",
-				 f->name, d->len);
+				 f->name, rec.payload_len);
 			c->fate[i] = DONE;
 			continue;
 		}
-		cmp_add(c, i, d->str, d->len);
+		cmp_add(c, i, rec.payload, rec.payload_len);
 	}
+	buf_reset(&c->pay);
 }
 
-static void on_dumped(void *owner, redisReply *r, void *arg)
+/* A key's DUMP or PTTL failed: the key goes back; the first error of the
+ * group is the step's, and the only one that asks for the topology. */
+static void key_failed(struct group *g, size_t i, const char *what, const redisReply *r)
+{
+	struct chunk *c = g->c;
+
+	c->fate[i] = BACK;
+	if (g->failed)
+		return;
+	g->failed = true;
+	if (c->error == NULL)
+		c->error = xasprintf("%s: %s", what, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+	if (r->type == REDIS_REPLY_ERROR && is_redirect(r->str) && c->f->redirected != NULL)
+		c->f->redirected(c->f->redirect_arg, r->str);
+}
+
+/* Replies come in the order sent, DUMP then PTTL of each key in turn, so
+ * a group's count of replies says whose this one is. */
+static void on_dump_reply(void *owner, redisReply *r, void *arg)
 {
 	struct group *g = arg;
 	struct chunk *c = g->c;
+	size_t i = g->from + g->got / 2;
+	bool pttl = g->got++ % 2 == 1;
 	uint64_t gone;
 
 	(void)owner;
-	if (is_noscript(r)) {
-		send_script(g, &dump_lua, true, false, on_dumped);
-		return;
+	if (g->got == 1)
+		g->cpu = thread_cpu();
+	if (!pttl) {
+		if (r->type == REDIS_REPLY_STRING) {
+			c->pay_off[i] = c->pay.len;
+			c->pay_len[i] = r->len;
+			buf_append(&c->pay, r->str, r->len);
+		} else if (r->type == REDIS_REPLY_NIL) {
+			c->fate[i] = DONE;	/* gone already */
+			c->gone++;
+		} else {
+			key_failed(g, i, "DUMP", r);
+		}
+	} else if (c->fate[i] == KEEP) {
+		if (r->type == REDIS_REPLY_INTEGER)
+			c->ttl[i] = r->integer;
+		else
+			key_failed(g, i, "PTTL", r);
 	}
-	answered(g, PACE_DUMP);
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (g->to - g->from))
-		group_failed(g, "DUMP", r);
-	else
-		archive_group(g, r);
+	if (g->got < 2 * (g->to - g->from))
+		return;
+	answered(g, PACE_DUMP, thread_cpu() - g->cpu);
+	/* The expiries count from the last reply (the PTTLs' replies came
+	 * together, their round trip's length earlier at most). */
+	archive_group(g, (int64_t)(time_now() * 1000));
 	if (--c->due > 0)
 		return;
 	gone = c->gone;
 	if (step_end(c))
 		flush_chunk_archived(c, gone);
+}
+
+/* DUMP and PTTL of every key, pipelined: plain commands cost the server
+ * less than a script that calls them (bench/README.md, issue 13), and a
+ * DUMP needs no slot of its own to stay in.  A step begins. */
+static void send_dumps(struct chunk *c)
+{
+	static const char *const cmds[] = {"DUMP", "PTTL"};
+
+	step_begin(c);
+	for (size_t k = 0; k < c->ngroups; k++) {
+		struct group *g = &c->g[k];
+
+		g->got = 0;
+		g->failed = false;
+		g->sent = time_mono();
+		for (size_t i = g->from; i < g->to; i++) {
+			for (size_t j = 0; j < ARRAY_SIZE(cmds); j++) {
+				const char *argv[2] = {cmds[j], c->e[i]->key};
+				size_t lens[2] = {4, c->e[i]->klen};
+
+				/* On failure the conn fails, and the flush hears of it. */
+				if (conn_send_argv(c->f->conn, on_dump_reply, g, 2, argv, lens) < 0)
+					return;
+			}
+		}
+	}
 }
 
 void chunk_send(struct chunk *c)
@@ -494,7 +573,7 @@ void chunk_send(struct chunk *c)
 	if (!c->f->archiving)
 		send_unlink(c);
 	else
-		send_scripts(c, &dump_lua, false, on_dumped);
+		send_dumps(c);
 }
 
 
@@ -502,7 +581,10 @@ void chunk_send_cad(struct chunk *c)
 {
 	c->deleting = true;
 	c->f->deletes_sent += c->n;
-	send_scripts(c, &cad_lua, true, on_cad);
+	step_begin(c);
+	for (size_t k = 0; k < c->ngroups; k++)
+		if (send_cad(&c->g[k], false) < 0)
+			return;	/* the conn failed, and the flush heard of it */
 }
 
 void chunk_put_back(struct chunk *c)
@@ -512,8 +594,7 @@ void chunk_put_back(struct chunk *c)
 
 void chunk_scripts_init(void)
 {
-	if (dump_lua.sha[0] != '\0')
+	if (cad_lua.sha[0] != '\0')
 		return;
-	sha1_hex(dump_lua.body, strlen(dump_lua.body), dump_lua.sha);
 	sha1_hex(cad_lua.body, strlen(cad_lua.body), cad_lua.sha);
 }

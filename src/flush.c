@@ -5,13 +5,15 @@
  * may not have run, and a later cycle counts any that are gone as such.
  *
  * Without an archive a chunk is one multi-key UNLINK.  With one, a chunk is
- *   1. a script that DUMPs and PTTLs every key (one round trip),
+ *   1. a DUMP and a PTTL of every key, pipelined (one round trip; plain
+ *      commands cost the server less than a script that calls them),
  *   2. the records handed to the store, which appends them to the archive
  *      and fdatasyncs on its worker thread: one sync covers every chunk
  *      handed over since the last began (group commit), and syncs start at
  *      least STORE_SYNC_INTERVAL apart; the loop goes on meanwhile,
  *   3. once the store says they are durable, a compare-and-delete script
- *      that UNLINKs each key only if its DUMP is still what was archived.
+ *      that UNLINKs (in one call) the keys whose DUMP is still what was
+ *      archived.
  * A key written between 1 and 3 stays in Redis and goes back to the
  * ledger head, to be archived again by a later chunk.  If the archive
  * cannot be written, nothing of the chunk is deleted and the cycle stops;

@@ -27,6 +27,9 @@ struct group {
 	struct chunk *c;
 	size_t from, to;		/* e[from .. to) */
 	double sent;			/* its command's, monotonic: for the round trip */
+	size_t got;			/* its DUMP and PTTL replies so far */
+	double cpu;			/* the loop's CPU time at the first */
+	bool failed;			/* one of them was an error */
 };
 
 /* What a step decided for each entry. */
@@ -54,6 +57,10 @@ struct chunk {
 	 * archived payload, or its SHA-1; kept for a resend after NOSCRIPT. */
 	struct buf cmp;
 	size_t cmp_off[FLUSH_CHUNK_MAX], cmp_len[FLUSH_CHUNK_MAX];
+	/* The DUMP payloads and PTTLs of the group being answered. */
+	struct buf pay;
+	size_t pay_off[FLUSH_CHUNK_MAX], pay_len[FLUSH_CHUNK_MAX];
+	long long ttl[FLUSH_CHUNK_MAX];
 };
 
 struct flush {
@@ -103,13 +110,13 @@ struct flush {
 struct chunk *chunk_new(struct flush *f);
 void chunk_free(struct chunk *c);
 /* Sorts the taken entries by slot, groups them, and sends the first step
- * (UNLINK, or the DUMP script when the cycle archives). */
+ * (UNLINK, or DUMP and PTTL of each key when the cycle archives). */
 void chunk_send(struct chunk *c);
 /* Its records are durable: the compare-and-delete step. */
 void chunk_send_cad(struct chunk *c);
 /* Puts every entry back at the ledger head, in creation order. */
 void chunk_put_back(struct chunk *c);
-/* The scripts' SHA-1s, once. */
+/* The script's SHA-1, once. */
 void chunk_scripts_init(void);
 
 /* flush.c: what a chunk reports. */

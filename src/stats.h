@@ -89,7 +89,7 @@
 	X(flush_cycle_duration_s, HIST, NODE, "gcs_flushd_flush_cycle_duration_seconds", \
 	  "how long flush cycles took, forced ones included") \
 	X(chunk_roundtrip_s, HIST, NODE, "gcs_flushd_chunk_roundtrip_seconds", \
-	  "send to reply of each chunk command (UNLINK, or the DUMP and compare-and-delete scripts)") \
+	  "send to reply of each chunk command (UNLINK, or a slot group's DUMPs and PTTLs, and the compare-and-delete script)") \
 	X(archive_bytes, UINT, SHARD, "gcs_flushd_archive_bytes", "bytes in the shard's archive segments") \
 	X(archive_segments, UINT, SHARD, "gcs_flushd_archive_segments", "archive segment files") \
 	X(archive_oldest_unix, REAL, SHARD, "gcs_flushd_archive_oldest_time_seconds", \

@@ -231,15 +231,15 @@ no_cmd() {
 	for s in u_evalsha u_dump u_pttl u_unlink u_keys u_unlink_off u_eval; do
 		shard_ready "$s"
 	done
-	flush_error u_evalsha "^DUMP: $(no_cmd evalsha)"
-	flush_error u_dump "^DUMP: $(no_cmd dump) \(called by gcs-flushd's script\)"
-	flush_error u_pttl "^DUMP: $(no_cmd pttl) \(called by gcs-flushd's script\)"
+	flush_error u_evalsha "^compare-and-delete: $(no_cmd evalsha)"
+	flush_error u_dump "^DUMP: $(no_cmd dump)\$"
+	flush_error u_pttl "^PTTL: $(no_cmd pttl)\$"
 	flush_error u_unlink "^compare-and-delete: $(no_cmd unlink) \(called by gcs-flushd's script\)"
 	flush_error u_keys '^DUMP: NOPERM this user has no permissions to access one of the keys'
 	flush_error u_unlink_off "^UNLINK: $(no_cmd unlink)"
 	# EVAL only when the server has not cached the script.
 	redis_cli r SCRIPT FLUSH >/dev/null
-	flush_error u_eval "^DUMP: $(no_cmd eval)"
+	flush_error u_eval "^compare-and-delete: $(no_cmd eval)"
 	for s in u_evalsha u_dump u_pttl u_unlink u_keys u_unlink_off u_eval; do
 		run redis_cli r --scan --pattern "$s:*"
 		[[ ${#lines[@]} == 20 ]] || fail "$s: ${#lines[@]} keys left of 20"

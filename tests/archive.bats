@@ -2,7 +2,7 @@
 # archive.bats: the archive end to end: what is flushed is archived and can
 # be restored byte for byte with its expiry; BUSYKEY and --replace; expired
 # entries; archive ls and export; a key changed between DUMP and delete;
-# retention; a full disk; archive = no.
+# the connection killed mid-chunk; retention; a full disk; archive = no.
 
 # shellcheck disable=SC2154,SC2034
 load helpers
@@ -322,6 +322,55 @@ print((d if len(d) <= 256 else hashlib.sha1(d).hexdigest().encode()).hex(), len(
 
 @test "a large value changed between its DUMP and its delete (compared by SHA-1) stays too" {
 	changed_case "$($PY -c 'import os; print(os.urandom(600).hex())')"
+}
+
+# The command connection killed (CLIENT KILL) while its last command was a
+# DUMP or a PTTL of a chunk, three times: the chunks in flight go back to the
+# ledger, nothing is deleted that is not archived, and the flush finishes.
+@test "the connection killed between a chunk's DUMPs and its delete: nothing lost, the flush finishes" {
+	local ref=$TEST_DIR/ref.dump i js kills
+
+	redis_start a "${SAME_DUMP_ARGS[@]}"
+	conf_base "" 'flush_when_at_least_bytes = 1TiB' 'flush_server_budget = 5%'
+	conf_shard a "unix:$(redis_sock a)"
+	daemon_start
+	shard_ready a
+	put_keys a 1 6000
+	put_keys a 6001 6500 'k:%04g' PX 600000
+	wait_for shard_is a tracked_entries 6500
+	dump_all a "$ref"
+	$PY - "$(redis_sock a)" "$TEST_DIR/kills" >>"$TEST_DIR/killer.out" 2>&1 3>&- </dev/null <<-'EOF' &
+		import redis, sys, time
+		r = redis.Redis(unix_socket_path=sys.argv[1], socket_timeout=5)
+		kills, end = 0, time.monotonic() + 60
+		while kills < 3 and time.monotonic() < end:
+		    for c in r.client_list():
+		        if c["cmd"] in ("dump", "pttl") and r.client_kill_filter(_id=c["id"]):
+		            kills += 1
+		            open(sys.argv[2], "a").write("kill %s after %s\n" % (c["id"], c["cmd"]))
+		            time.sleep(0.3)
+		            break
+		    time.sleep(0.001)
+	EOF
+	record_pid killer $!
+	for ((i = 0; i < 20; i++)); do
+		wait_for -t 20 shard_ready a
+		js=$(flush_req a 6500)
+		echo "# flush: $js" >&3
+		(($(live_count a) == 0)) && break
+	done
+	run live_count a
+	assert_output 0
+	kills=$(grep -c '^kill ' "$TEST_DIR/kills" 2>/dev/null || true)
+	((kills >= 1)) || fail "no connection was killed mid-chunk: $(cat "$TEST_DIR/killer.out")"
+	echo "# $kills kills: $(tr '\n' ' ' <"$TEST_DIR/kills")" >&3
+	grep -q 'connection lost' "$DAEMON_LOG" || fail "the daemon saw no lost connection"
+	# Every key is in the archive, byte for byte, with its expiry.
+	redis_start scratch "${SAME_DUMP_ARGS[@]}"
+	export_into a scratch
+	dump_all scratch "$TEST_DIR/restored.dump"
+	compare_dumps "$ref" "$TEST_DIR/restored.dump"
+	daemon_stop
 }
 
 @test "chunks share their archive syncs: at most one every 2 ms, and every entry archived" {

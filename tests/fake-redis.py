@@ -7,13 +7,13 @@ usage: fake-redis.py SOCKET_PATH
 It listens on a UNIX socket and speaks enough RESP2 for gcs-flushd: the
 handshake (PING, AUTH, SELECT, CONFIG GET/SET), SUBSCRIBE (keyspace
 events), SCAN, OBJECT IDLETIME, INFO, HGETALL, and the flush (UNLINK, and
-EVAL/EVALSHA of the DUMP and compare-and-delete scripts: EVALSHA always
-answers NOSCRIPT, so the body shows which script it is).  Keys live in a
-dict; the payloads it "DUMPs" are the values themselves.
+DUMP, PTTL, and EVAL/EVALSHA of the compare-and-delete script: EVALSHA
+always answers NOSCRIPT, so the body shows which script it is).  Keys live
+in a dict; the payloads it "DUMPs" are the values themselves.
 
 Commands for the test (any client, e.g. redis-cli -s SOCKET):
   FAKE.MODE CMD NAME   answer CMD (INFO, HGETALL, CONFIG, SCAN, UNLINK,
-                       DUMP, CAD, OBJECT, PING) with the wrong reply NAME
+                       DUMP, PTTL, CAD, OBJECT, PING) with the wrong reply NAME
                        from WRONG below; NAME "normal" undoes it
   FAKE.SET KEY...      creates keys and sends "new" events to subscribers
   FAKE.SETQUIET KEY... creates keys without events
@@ -144,15 +144,9 @@ def script_reply(st, args, which):
     mode = st.modes.get(which)
     if mode == "oddelems":
         # The right number of elements, none of the right type.
-        return arr([bulk(b"1")] * (2 * len(keys) if which == "DUMP" else len(keys)))
+        return arr([bulk(b"1")] * len(keys))
     if mode is not None:
         return WRONG[mode](st)
-    if which == "DUMP":
-        out = []
-        for k in keys:
-            out.append(bulk(st.keys.get(k)))
-            out.append(integer(-1 if k in st.keys else -2))
-        return arr(out)
     out = []
     for k in keys:
         if k in st.keys:
@@ -179,8 +173,7 @@ def answer(st, args, writer):
     if name == "SCRIPT":
         if cmd == "EVALSHA":
             return err(b"NOSCRIPT No matching script. Please use EVAL.")
-        name = "DUMP" if b"PTTL" in args[1] else "CAD"
-        return script_reply(st, args, name)
+        return script_reply(st, args, "CAD")
     mode = st.modes.get(name)
     if mode == "silent":
         return None
@@ -212,6 +205,10 @@ def answer(st, args, writer):
         return bulk(info_text(st.used))
     if cmd == "HGETALL":
         return b"*0\r\n"
+    if cmd == "DUMP":
+        return bulk(st.keys.get(args[1]))
+    if cmd == "PTTL":
+        return integer(-1 if args[1] in st.keys else -2)
     if cmd == "UNLINK":
         n = 0
         for k in args[1:]:

@@ -225,7 +225,7 @@ slow_setup() {
 		while true do t = redis.call('TIME') if t[1] * 1e6 + t[2] >= e then break end end
 		return 1" 0 >"$TEST_DIR/busy.out" 2>&1 3>&- &
 	record_pid busy "$!"
-	wait_for -t 5 error_has a '^(DUMP: |UNLINK: |compare-and-delete: |INFO memory: )?BUSY'
+	wait_for -t 5 error_has a '^(DUMP: |PTTL: |UNLINK: |compare-and-delete: |INFO memory: )?BUSY'
 	echo "# a: $(status_field a last_error)" >&3
 	run status_field a state
 	assert_output connected

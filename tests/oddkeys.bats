@@ -488,12 +488,13 @@ flush_fails() {
 	echo "$r"
 }
 
-@test "flush with archive on: wrong DUMP and compare-and-delete replies delete nothing and lose no entry" {
-	local m r
+@test "flush with archive on: wrong DUMP, PTTL and compare-and-delete replies delete nothing and lose no entry" {
+	local m r evals archived
 	fake_shard
 	fake f FAKE.SET k1 k2 k3 k4 k5 k6 k7 k8 >/dev/null
 	wait_for shard_is f tracked_entries 8
-	for m in error int nil string array short nested emptyarray; do
+	# (A string is a payload, and nil a key that is gone: below.)
+	for m in error int status array short nested emptyarray; do
 		fake f FAKE.MODE DUMP "$m" >/dev/null
 		r=$(flush_fails f)
 		[[ $(jget "$r" "j['error']") == DUMP:* ]] || fail "DUMP $m: $r"
@@ -501,6 +502,14 @@ flush_fails() {
 		assert_output 8
 	done
 	fake f FAKE.MODE DUMP normal >/dev/null
+	for m in error nil status string array nested emptyarray; do
+		fake f FAKE.MODE PTTL "$m" >/dev/null
+		r=$(flush_fails f)
+		[[ $(jget "$r" "j['error']") == PTTL:* ]] || fail "PTTL $m: $r"
+		run status_field f tracked_entries
+		assert_output 8
+	done
+	fake f FAKE.MODE PTTL normal >/dev/null
 	for m in error int nil string array short nested emptyarray; do
 		fake f FAKE.MODE CAD "$m" >/dev/null
 		r=$(flush_fails f)
@@ -522,6 +531,23 @@ flush_fails() {
 	r=$(flush_json f 100)
 	assert_flush_reply "$r" true 100 8 0
 	run fake f FAKE.KEYS
+	assert_output 0
+	# A nil DUMP says the key is gone: counted so and no longer tracked,
+	# and nothing is archived or deleted.
+	fake f FAKE.SET k9 k10 k11 >/dev/null
+	wait_for shard_is f tracked_entries 3
+	fake f FAKE.MODE DUMP nil >/dev/null
+	evals=$(fake f FAKE.COUNT EVAL)
+	archived=$(status_field f archived_entries_total)
+	r=$(flush_json f 3)
+	assert_flush_reply "$r" true 3 0 3
+	run fake f FAKE.KEYS
+	assert_output 3
+	run fake f FAKE.COUNT EVAL
+	assert_output "$evals"
+	run status_field f archived_entries_total
+	assert_output "$archived"
+	run status_field f tracked_entries
 	assert_output 0
 	run status_field f state
 	assert_output connected
