@@ -85,6 +85,13 @@ int conn_send_argv(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
  * that the server confirmed the subscription; then there is none. */
 int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const char **argv);
 void conn_subscribed(struct conn *c);
+/* A SUBSCRIBE's "message": its channel and payload, valid during the call. */
+typedef void conn_message_fn(void *arg, const char *channel, size_t channel_len, const char *payload,
+			     size_t payload_len);
+/* From now on, the subscription's "message"s go to fn (with
+ * conn_subscribe's arg) instead of its reply callback: read in place from
+ * the input, no reply tree built (pubsub_frame.h). */
+void conn_on_message(struct conn *c, conn_message_fn *fn);
 /* Fails the connection now (from anywhere), as a timeout or error would,
  * and tells the users. */
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -68,6 +68,7 @@ struct conn {
 	size_t qhead, qlen, qcap;
 	conn_reply_fn *sub_fn;		/* the subscription's, once subscribed */
 	void *sub_arg;
+	conn_message_fn *msg_fn;	/* its messages' (conn_on_message), or NULL */
 	char sub_cmd[16];		/* SUBSCRIBE or PSUBSCRIBE, for messages */
 	bool open;			/* from conn_open until it fails or closes */
 	bool connecting;		/* until the handshake is done */

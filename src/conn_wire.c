@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 
 #include "conn_int.h"
+#include "pubsub_frame.h"
 #include "secret.h"
 #include "timer.h"
 #include "util.h"
@@ -28,6 +29,12 @@
  * reference rather than copied; shorter ones are packed into its chunks,
  * which also packs them into fewer TLS records. */
 #define SEND_BY_REFERENCE 4096
+
+/* The longest reply a subscriber frames itself (pubsub_frame.h); a longer
+ * one (a key of 64 KiB) is hiredis's.  Keyspace events are tens of bytes. */
+#define FRAME_MAX 65536
+/* What a reply split across chunks pulls up beyond its known length. */
+#define FRAME_SLACK 256
 
 /* The command timeout measures time without progress: it restarts with
  * every reply and stops when nothing is outstanding.  While connecting,
@@ -57,6 +64,15 @@ bool conn_is_refusal(const char *err)
 	return false;
 }
 
+/* A "message" whose channel and payload are strings; strcmp, as the
+ * subscription's callback once compared it. */
+static bool is_message(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+	       r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING &&
+	       strcmp(r->element[0]->str, "message") == 0;
+}
+
 /* One reply to whoever awaits it; r is freed here. */
 static void deliver(struct conn *c, redisReply *r)
 {
@@ -75,6 +91,9 @@ static void deliver(struct conn *c, redisReply *r)
 			conn_fail(c, conn_is_refusal(r->str), "%s: %s", c->sub_cmd, r->str);
 		else
 			conn_fail(c, conn_is_refusal(r->str), "connection lost: %s", r->str);
+	} else if (c->msg_fn != NULL && is_message(r)) {
+		c->msg_fn(c->sub_arg, r->element[1]->str, r->element[1]->len, r->element[2]->str,
+			  r->element[2]->len);
 	} else if (c->sub_fn != NULL) {
 		c->sub_fn(c->owner, r, c->sub_arg);
 	}
@@ -100,21 +119,106 @@ static int deliver_all(struct conn *c, struct bufferevent *bev, redisReader *rea
 	}
 }
 
+/* Feeds hiredis the input's first chunk and delivers what it completes;
+ * -1 once bev is no longer ours. */
+static int feed_chunk(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return -1;
+	if (redisReaderFeed(c->reader, v.iov_base, v.iov_len) != REDIS_OK) {
+		conn_fail(c, false, "connection lost: %s", c->reader->errstr);
+		return -1;
+	}
+	evbuffer_drain(in, v.iov_len);
+	return deliver_all(c, bev, c->reader);
+}
+
+/* What the subscriber's own framing did with the input. */
+enum framed {
+	FRAMED_GONE,		/* bev is no longer ours */
+	FRAMED_WAIT,		/* a reply's rest is still to come */
+	FRAMED_MORE,		/* progress: frame again */
+	FRAMED_HIREDIS,		/* a reply it cannot frame: hiredis reads the chunk */
+};
+
+/* One reply framed here, whole: a message to msg_fn from the input
+ * itself, any other reply fed to hiredis alone, so that it never holds
+ * half of one (and the order never changes).  A message while a command
+ * awaits a reply is that command's, as deliver has it. */
+static enum framed frame_one(struct conn *c, struct bufferevent *bev, const struct pubsub_frame *f,
+			     const char *at)
+{
+	if (f->message && c->qlen == 0) {
+		c->msg_fn(c->sub_arg, f->channel, f->channel_len, f->payload, f->payload_len);
+	} else if (redisReaderFeed(c->reader, at, f->len) != REDIS_OK) {
+		conn_fail(c, false, "connection lost: %s", c->reader->errstr);
+		return FRAMED_GONE;
+	} else if (deliver_all(c, bev, c->reader) < 0) {
+		return FRAMED_GONE;
+	}
+	return c->bev == bev ? FRAMED_MORE : FRAMED_GONE;
+}
+
+/* Frames the whole replies of the input's first chunk, drains them, and
+ * makes a reply split across chunks contiguous (copying only its bytes
+ * and a little more) once they are all in. */
+static enum framed frame_chunk(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	struct pubsub_frame f;
+	enum pubsub_frame_rc rc = PUBSUB_FRAME_UNKNOWN;
+	size_t off = 0, total = evbuffer_get_length(in), want;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return FRAMED_WAIT;
+	while (off < v.iov_len) {
+		const char *at = (const char *)v.iov_base + off;
+
+		rc = pubsub_frame_scan(at, v.iov_len - off, FRAME_MAX, &f);
+		if (rc != PUBSUB_FRAME_WHOLE)
+			break;
+		if (frame_one(c, bev, &f, at) == FRAMED_GONE)
+			return FRAMED_GONE;	/* the input went with bev */
+		off += f.len;
+	}
+	evbuffer_drain(in, off);
+	total -= off;
+	if (total == 0 || rc == PUBSUB_FRAME_WHOLE)
+		return total == 0 ? FRAMED_WAIT : FRAMED_MORE;
+	if (rc == PUBSUB_FRAME_UNKNOWN)
+		return off > 0 ? FRAMED_MORE : FRAMED_HIREDIS;
+	if (f.len > total)
+		return FRAMED_WAIT;
+	/* A few bytes beyond the lower bound spare a rescan per header. */
+	want = f.len + FRAME_SLACK < total ? f.len + FRAME_SLACK : total;
+	if (evbuffer_pullup(in, (ev_ssize_t)want) == NULL) {
+		conn_fail(c, false, "connection lost: out of memory");
+		return FRAMED_GONE;
+	}
+	return FRAMED_MORE;
+}
+
 void conn_on_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec v;
 
 	/* A chunk at a time, each parsed out before the next is fed, keeps
-	 * the reader's buffer as small as the input's chunks. */
-	while (c->bev == bev && evbuffer_peek(in, -1, NULL, &v, 1) >= 1 && v.iov_len > 0) {
-		if (redisReaderFeed(c->reader, v.iov_base, v.iov_len) != REDIS_OK) {
-			conn_fail(c, false, "connection lost: %s", c->reader->errstr);
-			return;
+	 * the reader's buffer as small as the input's chunks.  A subscriber
+	 * with a message callback frames its replies itself whenever hiredis
+	 * holds no part of one. */
+	while (c->bev == bev && evbuffer_get_length(in) > 0) {
+		if (c->msg_fn != NULL && c->sub_fn != NULL && pubsub_frame_reader_idle(c->reader)) {
+			enum framed fr = frame_chunk(c, bev, in);
+
+			if (fr == FRAMED_GONE || fr == FRAMED_WAIT)
+				return;
+			if (fr == FRAMED_MORE)
+				continue;
 		}
-		evbuffer_drain(in, v.iov_len);
-		if (deliver_all(c, bev, c->reader) < 0)
+		if (feed_chunk(c, bev, in) < 0)
 			return;
 	}
 }
@@ -239,6 +343,11 @@ int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
 	if (c->guard.pending++ == 0)
 		conn_rearm_deadline(c);
 	return 0;
+}
+
+void conn_on_message(struct conn *c, conn_message_fn *fn)
+{
+	c->msg_fn = fn;
 }
 
 void conn_subscribed(struct conn *c)

@@ -75,8 +75,10 @@ static bool is_entry(const struct track *t, const char *key, size_t klen)
 	return match_list_any(&t->match, key, klen);
 }
 
-static void on_event(struct track *t, const char *channel, size_t clen, const char *key, size_t klen)
+/* A keyspace event: the subscriber reads it in place (conn_on_message). */
+static void on_event(void *arg, const char *channel, size_t clen, const char *key, size_t klen)
 {
+	struct track *t = arg;
 	const char *colon = memchr(channel, ':', clen);
 	size_t elen;
 
@@ -113,10 +115,9 @@ static void on_message(void *owner, redisReply *r, void *arg)
 			conn_fail(t->sub, true, "SUBSCRIBE: %s", r->str);
 		return;
 	}
-	if (strcmp(r->element[0]->str, "message") == 0 && r->element[1]->type == REDIS_REPLY_STRING &&
-	    r->element[2]->type == REDIS_REPLY_STRING) {
-		on_event(t, r->element[1]->str, r->element[1]->len, r->element[2]->str, r->element[2]->len);
-	} else if (strcmp(r->element[0]->str, "unsubscribe") == 0) {
+	/* Messages go to on_event; one with a part of the wrong type comes
+	 * here, and is ignored. */
+	if (strcmp(r->element[0]->str, "unsubscribe") == 0) {
 		/* We never unsubscribe: the server did, and events would stop
 		 * unseen.  Subscribing again also reconciles the gap. */
 		conn_fail(t->sub, false, "the server unsubscribed us from a channel");
@@ -356,6 +357,7 @@ struct track *track_new(struct event_base *base, struct evdns_base *dns, struct 
 	t->owner = owner;
 	t->name = xstrdup("");
 	t->sub = conn_new(base, dns, on_sub_ready, t);
+	conn_on_message(t->sub, on_event);
 	conn_on_lost(t->sub, on_sub_lost, t);
 	conn_on_lost(cmd, on_cmd_lost, t);
 	t->step_timer = evtimer_new(base, on_step, t);
