@@ -92,8 +92,10 @@ static void deliver(struct conn *c, redisReply *r)
 		else
 			conn_fail(c, conn_is_refusal(r->str), "connection lost: %s", r->str);
 	} else if (c->msg_fn != NULL && is_message(r)) {
-		c->msg_fn(c->sub_arg, r->element[1]->str, r->element[1]->len, r->element[2]->str,
-			  r->element[2]->len);
+		struct conn_message m = {r->element[1]->str, r->element[1]->len, r->element[2]->str,
+					 r->element[2]->len};
+
+		c->msg_fn(c->sub_arg, &m, 1);
 	} else if (c->sub_fn != NULL) {
 		c->sub_fn(c->owner, r, c->sub_arg);
 	}
@@ -143,22 +145,41 @@ enum framed {
 	FRAMED_HIREDIS,		/* a reply it cannot frame: hiredis reads the chunk */
 };
 
-/* One reply framed here, whole: a message to msg_fn from the input
- * itself, any other reply fed to hiredis alone, so that it never holds
- * half of one (and the order never changes).  A message while a command
- * awaits a reply is that command's, as deliver has it. */
-static enum framed frame_one(struct conn *c, struct bufferevent *bev, const struct pubsub_frame *f,
-			     const char *at)
+/* The messages framed so far, not yet delivered: slices of the input's
+ * first chunk. */
+struct batch {
+	struct conn_message m[CONN_MESSAGE_BATCH];
+	size_t n;
+};
+
+/* Delivers the batch; false once bev is no longer ours. */
+static bool flush_batch(struct conn *c, struct bufferevent *bev, struct batch *b)
+{
+	if (b->n > 0)
+		c->msg_fn(c->sub_arg, b->m, b->n);
+	b->n = 0;
+	return c->bev == bev;
+}
+
+/* One reply framed here, whole: a message joins the batch, read from the
+ * input itself; any other reply (after the batch) is fed to hiredis alone,
+ * so that it never holds half of one and the order never changes.  A
+ * message while a command awaits a reply is that command's, as deliver
+ * has it.  False once bev is no longer ours. */
+static bool frame_one(struct conn *c, struct bufferevent *bev, const struct pubsub_frame *f, const char *at,
+		      struct batch *b)
 {
 	if (f->message && c->qlen == 0) {
-		c->msg_fn(c->sub_arg, f->channel, f->channel_len, f->payload, f->payload_len);
-	} else if (redisReaderFeed(c->reader, at, f->len) != REDIS_OK) {
-		conn_fail(c, false, "connection lost: %s", c->reader->errstr);
-		return FRAMED_GONE;
-	} else if (deliver_all(c, bev, c->reader) < 0) {
-		return FRAMED_GONE;
+		b->m[b->n++] = (struct conn_message){f->channel, f->channel_len, f->payload, f->payload_len};
+		return b->n < CONN_MESSAGE_BATCH || flush_batch(c, bev, b);
 	}
-	return c->bev == bev ? FRAMED_MORE : FRAMED_GONE;
+	if (!flush_batch(c, bev, b))
+		return false;
+	if (redisReaderFeed(c->reader, at, f->len) != REDIS_OK) {
+		conn_fail(c, false, "connection lost: %s", c->reader->errstr);
+		return false;
+	}
+	return deliver_all(c, bev, c->reader) == 0;
 }
 
 /* Frames the whole replies of the input's first chunk, drains them, and
@@ -168,21 +189,25 @@ static enum framed frame_chunk(struct conn *c, struct bufferevent *bev, struct e
 {
 	struct evbuffer_iovec v;
 	struct pubsub_frame f;
+	struct batch b;
 	enum pubsub_frame_rc rc = PUBSUB_FRAME_UNKNOWN;
 	size_t off = 0, total = evbuffer_get_length(in), want;
 
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return FRAMED_WAIT;
+	b.n = 0;
 	while (off < v.iov_len) {
 		const char *at = (const char *)v.iov_base + off;
 
 		rc = pubsub_frame_scan(at, v.iov_len - off, FRAME_MAX, &f);
 		if (rc != PUBSUB_FRAME_WHOLE)
 			break;
-		if (frame_one(c, bev, &f, at) == FRAMED_GONE)
+		if (!frame_one(c, bev, &f, at, &b))
 			return FRAMED_GONE;	/* the input went with bev */
 		off += f.len;
 	}
+	if (!flush_batch(c, bev, &b))
+		return FRAMED_GONE;
 	evbuffer_drain(in, off);
 	total -= off;
 	if (total == 0 || rc == PUBSUB_FRAME_WHOLE)

@@ -343,6 +343,13 @@ bool ledger_remove(struct ledger *l, const char *key, size_t klen)
 	return true;
 }
 
+void ledger_prefetch(const struct ledger *l, const char *key, size_t klen)
+{
+	uint32_t h = ledger_index_hash(l->seed, key, klen);
+
+	__builtin_prefetch(&l->live.table[h & (l->live.cap - 1)]);
+}
+
 bool ledger_contains(const struct ledger *l, const char *key, size_t klen)
 {
 	return lookup(l, key, klen, NULL) != NULL;

@@ -75,10 +75,8 @@ static bool is_entry(const struct track *t, const char *key, size_t klen)
 	return match_list_any(&t->match, key, klen);
 }
 
-/* A keyspace event: the subscriber reads it in place (conn_on_message). */
-static void on_event(void *arg, const char *channel, size_t clen, const char *key, size_t klen)
+static void on_event(struct track *t, const char *channel, size_t clen, const char *key, size_t klen)
 {
-	struct track *t = arg;
 	const char *colon = memchr(channel, ':', clen);
 	size_t elen;
 
@@ -101,6 +99,21 @@ static void on_event(void *arg, const char *channel, size_t clen, const char *ke
 	} else {
 		ledger_remove(t->ledger, key, klen);
 	}
+}
+
+/* Keyspace events as one read brought them, read in place (conn_on_message).
+ * The ledger's index is far larger than the caches, so each event's
+ * lookup would wait for memory in turn: fetching every lookup's first
+ * slot before the first event overlaps those waits. */
+static void on_events(void *arg, const struct conn_message *m, size_t n)
+{
+	struct track *t = arg;
+
+	if (n > 1 && t->handoff == NULL)
+		for (size_t i = 0; i < n; i++)
+			ledger_prefetch(t->ledger, m[i].payload, m[i].payload_len);
+	for (size_t i = 0; i < n; i++)
+		on_event(t, m[i].channel, m[i].channel_len, m[i].payload, m[i].payload_len);
 }
 
 static void start_reconcile(struct track *t);
@@ -357,7 +370,7 @@ struct track *track_new(struct event_base *base, struct evdns_base *dns, struct 
 	t->owner = owner;
 	t->name = xstrdup("");
 	t->sub = conn_new(base, dns, on_sub_ready, t);
-	conn_on_message(t->sub, on_event);
+	conn_on_message(t->sub, on_events);
 	conn_on_lost(t->sub, on_sub_lost, t);
 	conn_on_lost(cmd, on_cmd_lost, t);
 	t->step_timer = evtimer_new(base, on_step, t);
