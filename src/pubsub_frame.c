@@ -25,23 +25,23 @@
 /* A length of more digits than this is not one a server sends. */
 #define MAX_DIGITS 18
 
-/* The number of a header line at buf[*pos] (after its type byte): 1 read
- * (then *pos is past its CRLF), 0 more bytes needed, -1 malformed.  No
- * sign but the "-" of -1, whatever follows. */
+/* The number of a line at buf[*pos] (after its type byte): 1 read (then
+ * *pos is past its CRLF), 0 more bytes needed, -1 malformed.  Only what
+ * hiredis accepts: "0", or a first digit from 1 to 9, maybe after "-". */
 static int number_at(const char *buf, size_t avail, size_t *pos, long long *n)
 {
-	size_t i = *pos, digits = 0;
+	size_t i = *pos, first;
 	bool neg = i < avail && buf[i] == '-';
 	long long v = 0;
 
-	for (i += neg; i < avail && buf[i] >= '0' && buf[i] <= '9'; i++) {
-		if (++digits > MAX_DIGITS)
+	for (i += neg, first = i; i < avail && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		if (i - first == MAX_DIGITS || (i > first && buf[first] == '0'))
 			return -1;
 		v = v * 10 + (buf[i] - '0');
 	}
 	if (i == avail)
 		return 0;
-	if (digits == 0 || buf[i] != '\r' || (neg && v != 1))
+	if (i == first || buf[i] != '\r' || (neg && v == 0))
 		return -1;
 	if (i + 1 == avail)
 		return 0;
@@ -113,17 +113,18 @@ static enum pubsub_frame_rc more(struct pubsub_frame *f, size_t need, size_t max
  * bulk's bytes are not all in (then *need says how many are). */
 static int value_at(const char *buf, size_t avail, size_t max, size_t *pos, uint64_t *left, size_t *need)
 {
-	long long n;
+	long long n = 0;
 	int rc;
 
 	switch (buf[(*pos)++]) {
 	case '+':
 	case '-':
-	case ':':
 		return line_at(buf, avail, pos);
+	case ':':
+		return number_at(buf, avail, pos, &n);
 	case '$':
 		if ((rc = number_at(buf, avail, pos, &n)) != 1 || n < 0)
-			return rc;
+			return n < -1 ? -1 : rc;
 		if ((size_t)n + 2 > avail - *pos) {
 			*need = *pos + (size_t)n + 2;
 			return 2;
@@ -133,7 +134,9 @@ static int value_at(const char *buf, size_t avail, size_t max, size_t *pos, uint
 		*pos += (size_t)n + 2;
 		return 1;
 	case '*':
-		if ((rc = number_at(buf, avail, pos, &n)) == 1 && n > 0) {
+		if ((rc = number_at(buf, avail, pos, &n)) == 1 && n < -1)
+			return -1;
+		if (rc == 1 && n > 0) {
 			/* Each element takes 3 bytes at least: more than max
 			 * of them cannot fit. */
 			if ((unsigned long long)n > max)

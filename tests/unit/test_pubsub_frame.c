@@ -151,6 +151,63 @@ static void test_random_stream(void)
 	ok(good == len + 1, "a stream of %zu replies split at each of %zu points", ARRAY_SIZE(lens), len + 1);
 }
 
+/* hiredis reads buf[0..len) as the scanner said it would: a WHOLE reply
+ * of f.len bytes is exactly one reply (a message the same slices), a
+ * PARTIAL one no reply and no error yet. */
+static bool agrees(const char *buf, size_t len)
+{
+	redisReader *r = redisReaderCreate();
+	struct pubsub_frame f;
+	enum pubsub_frame_rc rc = scan(buf, len, &f);
+	redisReply *reply = NULL;
+	bool good = true;
+
+	if (rc == PUBSUB_FRAME_WHOLE) {
+		redisReaderFeed(r, buf, f.len);
+		good = redisReaderGetReply(r, (void **)&reply) == REDIS_OK && reply != NULL &&
+		       pubsub_frame_reader_idle(r);
+		if (good && f.message)
+			good = reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+			       reply->element[1]->len == f.channel_len && reply->element[2]->len == f.payload_len &&
+			       memcmp(reply->element[1]->str, f.channel, f.channel_len) == 0 &&
+			       memcmp(reply->element[2]->str, f.payload, f.payload_len) == 0;
+	} else if (rc == PUBSUB_FRAME_PARTIAL) {
+		redisReaderFeed(r, buf, len);
+		good = redisReaderGetReply(r, (void **)&reply) == REDIS_OK && reply == NULL;
+	}
+	if (reply != NULL)
+		freeReplyObject(reply);
+	redisReaderFree(r);
+	return good;
+}
+
+/* Replies with a byte or two changed, cut short, or glued together:
+ * wherever the scanner judges, hiredis agrees. */
+static void test_against_hiredis(void)
+{
+	static const char *const seeds[] = {
+		"*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:new\r\n$5\r\nk\r\n:1\r\n",
+		"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:3\r\n", "*2\r\n*1\r\n:1\r\n$-1\r\n", "-ERR x\r\n+OK\r\n",
+	};
+	static const char alphabet[] = "*$:+-\r\n0123456789-?m";
+	char buf[256];
+	size_t runs = 0, good = 0;
+
+	srandom(7);
+	for (size_t i = 0; i < 200000; i++) {
+		const char *seed = seeds[i % ARRAY_SIZE(seeds)];
+		size_t len = strlen(seed), edits = 1 + (size_t)random() % 3;
+
+		memcpy(buf, seed, len);
+		for (size_t e = 0; e < edits; e++)
+			buf[(size_t)random() % len] = alphabet[(size_t)random() % (sizeof(alphabet) - 1)];
+		len -= (size_t)random() % 4 == 0 ? (size_t)random() % len : 0;
+		runs++;
+		good += agrees(buf, len);
+	}
+	ok(good == runs, "%zu of %zu mutated replies read as hiredis reads them", good, runs);
+}
+
 static void test_reader_idle(void)
 {
 	redisReader *r = redisReaderCreate();
@@ -188,5 +245,6 @@ int main(void)
 	test_unknown();
 	test_random_stream();
 	test_reader_idle();
+	test_against_hiredis();
 	return tap_done();
 }
