@@ -33,8 +33,15 @@
 /* The longest reply a subscriber frames itself (pubsub_frame.h); a longer
  * one (a key of 64 KiB) is hiredis's.  Keyspace events are tens of bytes. */
 #define FRAME_MAX 65536
-/* What a reply split across chunks pulls up beyond its known length. */
-#define FRAME_SLACK 256
+/* A reply split across the input's chunks is copied out whole when it is
+ * no longer than this (a keyspace event is tens of bytes), and made
+ * contiguous in the input otherwise. */
+#define FRAME_SPLIT_COPY 512
+/* A read of less than this was most likely all the socket held: worth a
+ * pause (conn_set_read_pause) so that the next read gathers more.  A
+ * larger one is read on at once, so that a pause never slows a busy
+ * connection. */
+#define READ_PAUSE_BELOW 4096
 
 /* The command timeout measures time without progress: it restarts with
  * every reply and stops when nothing is outstanding.  While connecting,
@@ -182,16 +189,42 @@ static bool frame_one(struct conn *c, struct bufferevent *bev, const struct pubs
 	return deliver_all(c, bev, c->reader) == 0;
 }
 
-/* Frames the whole replies of the input's first chunk, drains them, and
- * makes a reply split across chunks contiguous (copying only its bytes
- * and a little more) once they are all in. */
+/* The reply at the input's head, split across its chunks, of at least
+ * need bytes, which are in: copied out and framed when small, so that the
+ * next chunk then begins with a reply of its own; else its first need
+ * bytes made contiguous in place, to frame again. */
+static enum framed frame_split(struct conn *c, struct bufferevent *bev, struct evbuffer *in, size_t need,
+			       size_t total)
+{
+	char buf[FRAME_SPLIT_COPY];
+	size_t n = total < sizeof(buf) ? total : sizeof(buf);
+	struct pubsub_frame f;
+	struct batch b;
+
+	b.n = 0;
+	if (need <= n && evbuffer_copyout(in, buf, n) == (ev_ssize_t)n &&
+	    pubsub_frame_scan(buf, n, FRAME_MAX, &f) == PUBSUB_FRAME_WHOLE) {
+		if (!frame_one(c, bev, &f, buf, &b) || !flush_batch(c, bev, &b))
+			return FRAMED_GONE;
+		evbuffer_drain(in, f.len);
+		return FRAMED_MORE;
+	}
+	if (evbuffer_pullup(in, (ev_ssize_t)need) == NULL) {
+		conn_fail(c, false, "connection lost: out of memory");
+		return FRAMED_GONE;
+	}
+	return FRAMED_MORE;
+}
+
+/* Frames the whole replies of the input's first chunk and drains them;
+ * then a reply split across chunks, once all its bytes are in. */
 static enum framed frame_chunk(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
 {
 	struct evbuffer_iovec v;
 	struct pubsub_frame f;
 	struct batch b;
 	enum pubsub_frame_rc rc = PUBSUB_FRAME_UNKNOWN;
-	size_t off = 0, total = evbuffer_get_length(in), want;
+	size_t off = 0, total = evbuffer_get_length(in);
 
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 		return FRAMED_WAIT;
@@ -216,20 +249,13 @@ static enum framed frame_chunk(struct conn *c, struct bufferevent *bev, struct e
 		return off > 0 ? FRAMED_MORE : FRAMED_HIREDIS;
 	if (f.len > total)
 		return FRAMED_WAIT;
-	/* A few bytes beyond the lower bound spare a rescan per header. */
-	want = f.len + FRAME_SLACK < total ? f.len + FRAME_SLACK : total;
-	if (evbuffer_pullup(in, (ev_ssize_t)want) == NULL) {
-		conn_fail(c, false, "connection lost: out of memory");
-		return FRAMED_GONE;
-	}
-	return FRAMED_MORE;
+	return frame_split(c, bev, in, f.len, total);
 }
 
-void conn_on_read(struct bufferevent *bev, void *arg)
+/* Parses and delivers all there is to read; false once bev is no longer
+ * ours. */
+static bool read_all(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
 	/* A chunk at a time, each parsed out before the next is fed, keeps
 	 * the reader's buffer as small as the input's chunks.  A subscriber
 	 * with a message callback frames its replies itself whenever hiredis
@@ -238,14 +264,48 @@ void conn_on_read(struct bufferevent *bev, void *arg)
 		if (c->msg_fn != NULL && c->sub_fn != NULL && pubsub_frame_reader_idle(c->reader)) {
 			enum framed fr = frame_chunk(c, bev, in);
 
-			if (fr == FRAMED_GONE || fr == FRAMED_WAIT)
-				return;
+			if (fr == FRAMED_GONE)
+				return false;
+			if (fr == FRAMED_WAIT)
+				return true;
 			if (fr == FRAMED_MORE)
 				continue;
 		}
 		if (feed_chunk(c, bev, in) < 0)
-			return;
+			return false;
 	}
+	return c->bev == bev;
+}
+
+void conn_on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t got = evbuffer_get_length(in);
+
+	if (!read_all(c, bev, in))
+		return;
+	if (c->read_pause_secs > 0 && got < READ_PAUSE_BELOW) {
+		bufferevent_disable(bev, EV_READ);
+		timer_arm(c->pause, c->read_pause_secs);
+	}
+}
+
+static void on_pause_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->bev != NULL)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+void conn_set_read_pause(struct conn *c, double secs)
+{
+	c->read_pause_secs = secs;
+	if (secs > 0 && c->pause == NULL && (c->pause = evtimer_new(c->base, on_pause_end, c)) == NULL)
+		abort();
 }
 
 /* ---- commands ---------------------------------------------------------------- */
