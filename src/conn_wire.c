@@ -5,8 +5,15 @@
  * were sent (a ring), or to the subscription.  A reply's callback may fail
  * or close the connection: the read loop then stops at once.
  *
- * Owns the ring of awaited replies and the command timeout's rearming;
- * the connection's lifetime is conn.c's. */
+ * A subscriber's messages skip the reply tree: with a message callback
+ * (conn_on_message) the input is framed here (pubsub_frame.c), messages go
+ * out in batches as slices of the input, and every other reply is fed to
+ * hiredis whole and alone; whatever the framing cannot judge goes to
+ * hiredis as before, and framing resumes once hiredis is between replies.
+ * A read pause (conn_set_read_pause) lets a trickle of replies gather.
+ *
+ * Owns the ring of awaited replies, the command timeout's rearming and
+ * the read pause; the connection's lifetime is conn.c's. */
 #include "config.h"
 
 #include <stdarg.h>
