@@ -24,7 +24,9 @@
 /* The subscriber reads at most this often while events trickle in: one
  * wakeup per read cost the daemon about 1 us per event when Redis wrote
  * each event loop's few events at once; gathered, a read brings dozens.
- * Events keep their order; tracking lags by at most this. */
+ * A server's events keep their order; tracking lags by at most this.  Not
+ * in a cluster: there the order between masters is the order their
+ * events arrive in, which a pause on each subscriber would blur. */
 #define EVENT_READ_PAUSE_SECS 0.001
 
 /* A key found by SCAN that the ledger did not know, and its idle time. */
@@ -384,7 +386,6 @@ struct track *track_new(struct event_base *base, struct evdns_base *dns, struct 
 	t->name = xstrdup("");
 	t->sub = conn_new(base, dns, on_sub_ready, t);
 	conn_on_message(t->sub, on_events);
-	conn_set_read_pause(t->sub, EVENT_READ_PAUSE_SECS);
 	conn_on_lost(t->sub, on_sub_lost, t);
 	conn_on_lost(cmd, on_cmd_lost, t);
 	t->step_timer = evtimer_new(base, on_step, t);
@@ -410,6 +411,7 @@ void track_set_params(struct track *t, const struct track_params *p)
 	t->db = p->db;
 	t->handoff = p->handoff;
 	conn_set_params(t->sub, &p->conn);
+	conn_set_read_pause(t->sub, p->handoff == NULL ? EVENT_READ_PAUSE_SECS : 0);
 	if (!entries_changed)
 		return;
 	free(t->match_spec);
