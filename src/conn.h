@@ -85,6 +85,28 @@ int conn_send_argv(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
  * that the server confirmed the subscription; then there is none. */
 int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const char **argv);
 void conn_subscribed(struct conn *c);
+/* A SUBSCRIBE's "message": its channel and payload. */
+struct conn_message {
+	const char *channel;
+	size_t channel_len;
+	const char *payload;
+	size_t payload_len;
+};
+/* Messages in the order they came, n >= 1 (as many as one read brought,
+ * up to CONN_MESSAGE_BATCH), valid during the call.  A batch lets the
+ * user overlap the cache misses of its lookups. */
+#define CONN_MESSAGE_BATCH 64
+typedef void conn_message_fn(void *arg, const struct conn_message *m, size_t n);
+/* From now on, the subscription's "message"s go to fn (with
+ * conn_subscribe's arg) instead of its reply callback: read in place from
+ * the input, no reply tree built (pubsub_frame.h).  fn must not send on
+ * the conn. */
+void conn_on_message(struct conn *c, conn_message_fn *fn);
+/* Lets reads gather: after a read of less than a few KiB (all there was),
+ * the conn reads nothing for secs, so that the next read brings at once
+ * what came meanwhile: one wakeup for many replies, at the cost of as much
+ * delay.  0 (the default): replies are read as they come. */
+void conn_set_read_pause(struct conn *c, double secs);
 /* Fails the connection now (from anywhere), as a timeout or error would,
  * and tells the users. */
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -5,8 +5,15 @@
  * were sent (a ring), or to the subscription.  A reply's callback may fail
  * or close the connection: the read loop then stops at once.
  *
- * Owns the ring of awaited replies and the command timeout's rearming;
- * the connection's lifetime is conn.c's. */
+ * A subscriber's messages skip the reply tree: with a message callback
+ * (conn_on_message) the input is framed here (pubsub_frame.c), messages go
+ * out in batches as slices of the input, and every other reply is fed to
+ * hiredis whole and alone; whatever the framing cannot judge goes to
+ * hiredis as before, and framing resumes once hiredis is between replies.
+ * A read pause (conn_set_read_pause) lets a trickle of replies gather.
+ *
+ * Owns the ring of awaited replies, the command timeout's rearming and
+ * the read pause; the connection's lifetime is conn.c's. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -20,6 +27,7 @@
 #include <hiredis/hiredis.h>
 
 #include "conn_int.h"
+#include "pubsub_frame.h"
 #include "secret.h"
 #include "timer.h"
 #include "util.h"
@@ -28,6 +36,19 @@
  * reference rather than copied; shorter ones are packed into its chunks,
  * which also packs them into fewer TLS records. */
 #define SEND_BY_REFERENCE 4096
+
+/* The longest reply a subscriber frames itself (pubsub_frame.h); a longer
+ * one (a key of 64 KiB) is hiredis's.  Keyspace events are tens of bytes. */
+#define FRAME_MAX 65536
+/* A reply split across the input's chunks is copied out whole when it is
+ * no longer than this (a keyspace event is tens of bytes), and made
+ * contiguous in the input otherwise. */
+#define FRAME_SPLIT_COPY 512
+/* A read of less than this was most likely all the socket held: worth a
+ * pause (conn_set_read_pause) so that the next read gathers more.  A
+ * larger one is read on at once, so that a pause never slows a busy
+ * connection. */
+#define READ_PAUSE_BELOW 4096
 
 /* The command timeout measures time without progress: it restarts with
  * every reply and stops when nothing is outstanding.  While connecting,
@@ -57,6 +78,15 @@ bool conn_is_refusal(const char *err)
 	return false;
 }
 
+/* A "message" whose channel and payload are strings; strcmp, as the
+ * subscription's callback once compared it. */
+static bool is_message(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+	       r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING &&
+	       strcmp(r->element[0]->str, "message") == 0;
+}
+
 /* One reply to whoever awaits it; r is freed here. */
 static void deliver(struct conn *c, redisReply *r)
 {
@@ -75,6 +105,11 @@ static void deliver(struct conn *c, redisReply *r)
 			conn_fail(c, conn_is_refusal(r->str), "%s: %s", c->sub_cmd, r->str);
 		else
 			conn_fail(c, conn_is_refusal(r->str), "connection lost: %s", r->str);
+	} else if (c->msg_fn != NULL && is_message(r)) {
+		struct conn_message m = {r->element[1]->str, r->element[1]->len, r->element[2]->str,
+					 r->element[2]->len};
+
+		c->msg_fn(c->sub_arg, &m, 1);
 	} else if (c->sub_fn != NULL) {
 		c->sub_fn(c->owner, r, c->sub_arg);
 	}
@@ -100,23 +135,184 @@ static int deliver_all(struct conn *c, struct bufferevent *bev, redisReader *rea
 	}
 }
 
+/* Feeds hiredis the input's first chunk and delivers what it completes;
+ * -1 once bev is no longer ours. */
+static int feed_chunk(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return -1;
+	if (redisReaderFeed(c->reader, v.iov_base, v.iov_len) != REDIS_OK) {
+		conn_fail(c, false, "connection lost: %s", c->reader->errstr);
+		return -1;
+	}
+	evbuffer_drain(in, v.iov_len);
+	return deliver_all(c, bev, c->reader);
+}
+
+/* What the subscriber's own framing did with the input. */
+enum framed {
+	FRAMED_GONE,		/* bev is no longer ours */
+	FRAMED_WAIT,		/* a reply's rest is still to come */
+	FRAMED_MORE,		/* progress: frame again */
+	FRAMED_HIREDIS,		/* a reply it cannot frame: hiredis reads the chunk */
+};
+
+/* The messages framed so far, not yet delivered: slices of the input's
+ * first chunk. */
+struct batch {
+	struct conn_message m[CONN_MESSAGE_BATCH];
+	size_t n;
+};
+
+/* Delivers the batch; false once bev is no longer ours. */
+static bool flush_batch(struct conn *c, struct bufferevent *bev, struct batch *b)
+{
+	if (b->n > 0)
+		c->msg_fn(c->sub_arg, b->m, b->n);
+	b->n = 0;
+	return c->bev == bev;
+}
+
+/* One reply framed here, whole: a message joins the batch, read from the
+ * input itself; any other reply (after the batch) is fed to hiredis alone,
+ * so that it never holds half of one and the order never changes.  A
+ * message while a command awaits a reply is that command's, as deliver
+ * has it.  False once bev is no longer ours. */
+static bool frame_one(struct conn *c, struct bufferevent *bev, const struct pubsub_frame *f, const char *at,
+		      struct batch *b)
+{
+	if (f->message && c->qlen == 0) {
+		b->m[b->n++] = (struct conn_message){f->channel, f->channel_len, f->payload, f->payload_len};
+		return b->n < CONN_MESSAGE_BATCH || flush_batch(c, bev, b);
+	}
+	if (!flush_batch(c, bev, b))
+		return false;
+	if (redisReaderFeed(c->reader, at, f->len) != REDIS_OK) {
+		conn_fail(c, false, "connection lost: %s", c->reader->errstr);
+		return false;
+	}
+	return deliver_all(c, bev, c->reader) == 0;
+}
+
+/* The reply at the input's head, split across its chunks, of at least
+ * need bytes, which are in: copied out and framed when small, so that the
+ * next chunk then begins with a reply of its own; else its first need
+ * bytes made contiguous in place, to frame again. */
+static enum framed frame_split(struct conn *c, struct bufferevent *bev, struct evbuffer *in, size_t need,
+			       size_t total)
+{
+	char buf[FRAME_SPLIT_COPY];
+	size_t n = total < sizeof(buf) ? total : sizeof(buf);
+	struct pubsub_frame f;
+	struct batch b;
+
+	b.n = 0;
+	if (need <= n && evbuffer_copyout(in, buf, n) == (ev_ssize_t)n &&
+	    pubsub_frame_scan(buf, n, FRAME_MAX, &f) == PUBSUB_FRAME_WHOLE) {
+		if (!frame_one(c, bev, &f, buf, &b) || !flush_batch(c, bev, &b))
+			return FRAMED_GONE;
+		evbuffer_drain(in, f.len);
+		return FRAMED_MORE;
+	}
+	if (evbuffer_pullup(in, (ev_ssize_t)need) == NULL) {
+		conn_fail(c, false, "connection lost: out of memory");
+		return FRAMED_GONE;
+	}
+	return FRAMED_MORE;
+}
+
+/* Frames the whole replies of the input's first chunk and drains them;
+ * then a reply split across chunks, once all its bytes are in. */
+static enum framed frame_chunk(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	struct pubsub_frame f;
+	struct batch b;
+	enum pubsub_frame_rc rc = PUBSUB_FRAME_UNKNOWN;
+	size_t off = 0, total = evbuffer_get_length(in);
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return FRAMED_WAIT;
+	b.n = 0;
+	while (off < v.iov_len) {
+		const char *at = (const char *)v.iov_base + off;
+
+		rc = pubsub_frame_scan(at, v.iov_len - off, FRAME_MAX, &f);
+		if (rc != PUBSUB_FRAME_WHOLE)
+			break;
+		if (!frame_one(c, bev, &f, at, &b))
+			return FRAMED_GONE;	/* the input went with bev */
+		off += f.len;
+	}
+	if (!flush_batch(c, bev, &b))
+		return FRAMED_GONE;
+	evbuffer_drain(in, off);
+	total -= off;
+	if (total == 0 || rc == PUBSUB_FRAME_WHOLE)
+		return total == 0 ? FRAMED_WAIT : FRAMED_MORE;
+	if (rc == PUBSUB_FRAME_UNKNOWN)
+		return off > 0 ? FRAMED_MORE : FRAMED_HIREDIS;
+	if (f.len > total)
+		return FRAMED_WAIT;
+	return frame_split(c, bev, in, f.len, total);
+}
+
+/* Parses and delivers all there is to read; false once bev is no longer
+ * ours. */
+static bool read_all(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
+{
+	/* A chunk at a time, each parsed out before the next is fed, keeps
+	 * the reader's buffer as small as the input's chunks.  A subscriber
+	 * with a message callback frames its replies itself whenever hiredis
+	 * holds no part of one. */
+	while (c->bev == bev && evbuffer_get_length(in) > 0) {
+		if (c->msg_fn != NULL && c->sub_fn != NULL && pubsub_frame_reader_idle(c->reader)) {
+			enum framed fr = frame_chunk(c, bev, in);
+
+			if (fr == FRAMED_GONE)
+				return false;
+			if (fr == FRAMED_WAIT)
+				return true;
+			if (fr == FRAMED_MORE)
+				continue;
+		}
+		if (feed_chunk(c, bev, in) < 0)
+			return false;
+	}
+	return c->bev == bev;
+}
+
 void conn_on_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec v;
+	size_t got = evbuffer_get_length(in);
 
-	/* A chunk at a time, each parsed out before the next is fed, keeps
-	 * the reader's buffer as small as the input's chunks. */
-	while (c->bev == bev && evbuffer_peek(in, -1, NULL, &v, 1) >= 1 && v.iov_len > 0) {
-		if (redisReaderFeed(c->reader, v.iov_base, v.iov_len) != REDIS_OK) {
-			conn_fail(c, false, "connection lost: %s", c->reader->errstr);
-			return;
-		}
-		evbuffer_drain(in, v.iov_len);
-		if (deliver_all(c, bev, c->reader) < 0)
-			return;
+	if (!read_all(c, bev, in))
+		return;
+	if (c->read_pause_secs > 0 && got < READ_PAUSE_BELOW) {
+		bufferevent_disable(bev, EV_READ);
+		timer_arm(c->pause, c->read_pause_secs);
 	}
+}
+
+static void on_pause_end(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->bev != NULL)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+void conn_set_read_pause(struct conn *c, double secs)
+{
+	c->read_pause_secs = secs;
+	if (secs > 0 && c->pause == NULL && (c->pause = evtimer_new(c->base, on_pause_end, c)) == NULL)
+		abort();
 }
 
 /* ---- commands ---------------------------------------------------------------- */
@@ -239,6 +435,11 @@ int conn_subscribe(struct conn *c, conn_reply_fn *fn, void *arg, int argc, const
 	if (c->guard.pending++ == 0)
 		conn_rearm_deadline(c);
 	return 0;
+}
+
+void conn_on_message(struct conn *c, conn_message_fn *fn)
+{
+	c->msg_fn = fn;
 }
 
 void conn_subscribed(struct conn *c)

@@ -343,6 +343,13 @@ bool ledger_remove(struct ledger *l, const char *key, size_t klen)
 	return true;
 }
 
+void ledger_prefetch(const struct ledger *l, const char *key, size_t klen)
+{
+	uint32_t h = ledger_index_hash(l->seed, key, klen);
+
+	__builtin_prefetch(&l->live.table[h & (l->live.cap - 1)]);
+}
+
 bool ledger_contains(const struct ledger *l, const char *key, size_t klen)
 {
 	return lookup(l, key, klen, NULL) != NULL;
@@ -418,12 +425,25 @@ static void take_one(struct ledger *l, struct ledger_entry *e)
 	ledger_index_insert(&l->taken, e);
 }
 
+/* The live index's slots of the (up to) max entries at the head, fetched
+ * before any is taken: they lie anywhere in a table larger than the
+ * caches, and found one at a time their misses would follow one another
+ * (finding them was 15% of the daemon's time in a forced flush, 3% so). */
+static void prefetch_head(const struct ledger *l, size_t max)
+{
+	const struct ledger_entry *e = l->head;
+
+	for (size_t n = 0; e != NULL && n < max; e = entry_next(e), n++)
+		__builtin_prefetch(&l->live.table[e->hash & (l->live.cap - 1)]);
+}
+
 size_t ledger_take(struct ledger *l, struct ledger_entry **out, size_t max)
 {
 	size_t n = 0;
 
 	if (l->walk != NULL)
 		walk(l, SIZE_MAX);	/* see the walk */
+	prefetch_head(l, max);
 	while (n < max && ledger_flushable(l)) {
 		struct ledger_entry *e = (struct ledger_entry *)first_not_cursor(l->head);
 

@@ -66,6 +66,10 @@ int ledger_compact(struct ledger *l, char **err);
 void ledger_add(struct ledger *l, const char *key, size_t klen, uint32_t created);
 /* A key was deleted; false when it was not tracked. */
 bool ledger_remove(struct ledger *l, const char *key, size_t klen);
+/* Starts fetching the memory where key's lookup begins, and returns at
+ * once: a caller with many keys to add or remove asks for each first, so
+ * that their cache misses overlap. */
+void ledger_prefetch(const struct ledger *l, const char *key, size_t klen);
 bool ledger_contains(const struct ledger *l, const char *key, size_t klen);
 size_t ledger_count(const struct ledger *l);
 /* May a flush take anything now: the oldest entry is a key, not a mark.

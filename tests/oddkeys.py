@@ -52,7 +52,8 @@ def odd_keys():
         "ключ ✓ 🙂".encode(),
         b"%s%n%x",
         b"-looks-like-an-option",
-        b"long:" + b"x" * 65536,                # 64 KiB
+        b"mid:" + b"y" * 2000,                   # 2 KiB: its event may span two reads
+        b"long:" + b"x" * 65536,                # 64 KiB: beyond the subscriber's framing, hiredis's
     ]
     return keys
 
