@@ -400,6 +400,22 @@ class Suite:
                 if left:
                     raise Failed("%s left %d keys" % (what, left))
 
+            def pipe_rounds(path, rounds, what, deletes=True):
+                """Seconds of each of rounds redis-cli --pipe runs of path over n fresh keys;
+                deletes: the commands delete them all."""
+                secs_list = []
+                for _ in range(rounds):
+                    if deletes or not secs_list:
+                        rs.populate(n, "key")
+                    with open(path, "rb") as f:
+                        rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
+                    if rc or "errors: 0" not in out:
+                        raise Failed("redis-cli --pipe (%s): %s" % (what, out))
+                    if deletes:
+                        check_empty("redis-cli --pipe (%s)" % what)
+                    secs_list.append(secs)
+                return secs_list
+
             # (a) the server's deletion limit: pre-built 1000-key UNLINKs through redis-cli --pipe
             resp = sc.path("unlink.resp")
             with open(resp, "wb") as f:
@@ -408,15 +424,7 @@ class Suite:
                     f.write(b"*%d\r\n$6\r\nUNLINK\r\n" % (len(ks) + 1))
                     f.write(b"".join(b"$%d\r\n%s\r\n" % (len(k), k) for k in ks))
             # best of 3: it is the bar, and one pass is short
-            raw["limit_s"] = []
-            for _ in range(3):
-                rs.populate(n, "key")
-                with open(resp, "rb") as f:
-                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
-                if rc or "errors: 0" not in out:
-                    raise Failed("redis-cli --pipe: " + out)
-                check_empty("redis-cli --pipe")
-                raw["limit_s"].append(secs)
+            raw["limit_s"] = pipe_rounds(resp, 3, "UNLINK")
             limit = n / min(raw["limit_s"])
             log("s1: deletion limit (UNLINK x1000 via redis-cli --pipe, best of 3): %.0f keys/s" % limit)
 
@@ -425,13 +433,7 @@ class Suite:
             sub = env.spawn(["redis-cli", "-s", rs.sock, "subscribe"] +
                             ["__keyevent@0__:" + e for e in ("new", "del", "expired", "evicted")])
             wait_for("the subscriber", 10, lambda: int(rs.r.pubsub_numsub("__keyevent@0__:del")[0][1]) == 1)
-            raw["limit_notify_s"] = []
-            for _ in range(2):
-                rs.populate(n, "key")
-                with open(resp, "rb") as f:
-                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
-                check_empty("redis-cli --pipe")
-                raw["limit_notify_s"].append(secs)
+            raw["limit_notify_s"] = pipe_rounds(resp, 2, "UNLINK, notifications on")
             limit_notify = n / min(raw["limit_notify_s"])
             log("s1: the same with notifications on and a subscriber (best of 2): %.0f keys/s" % limit_notify)
 
@@ -443,15 +445,7 @@ class Suite:
                     k = b"key:%d" % i
                     k = b"$%d\r\n%s\r\n" % (len(k), k)
                     f.write(b"*2\r\n$4\r\nDUMP\r\n%s*2\r\n$4\r\nPTTL\r\n%s*2\r\n$6\r\nUNLINK\r\n%s" % (k, k, k))
-            raw["dpu_limit_s"] = []
-            for _ in range(2):
-                rs.populate(n, "key")
-                with open(dpu, "rb") as f:
-                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
-                if rc or "errors: 0" not in out:
-                    raise Failed("redis-cli --pipe (DUMP+PTTL+UNLINK): " + out)
-                check_empty("redis-cli --pipe (DUMP+PTTL+UNLINK)")
-                raw["dpu_limit_s"].append(secs)
+            raw["dpu_limit_s"] = pipe_rounds(dpu, 2, "DUMP+PTTL+UNLINK")
             env.stop(sub)
             rs.r.config_set("notify-keyspace-events", "")
             dpu_limit = n / min(raw["dpu_limit_s"])
@@ -463,14 +457,7 @@ class Suite:
                 for i in range(n):
                     k = b"key:%d" % i
                     f.write(b"*2\r\n$4\r\nDUMP\r\n$%d\r\n%s\r\n" % (len(k), k))
-            rs.populate(n, "key")
-            raw["dump_limit_s"] = []
-            for _ in range(2):
-                with open(dump, "rb") as f:
-                    rc, out, secs = env.run(["redis-cli", "-s", rs.sock, "--pipe"], 120, stdin=f)
-                if rc or "errors: 0" not in out:
-                    raise Failed("redis-cli --pipe (DUMP): " + out)
-                raw["dump_limit_s"].append(secs)
+            raw["dump_limit_s"] = pipe_rounds(dump, 2, "DUMP", deletes=False)
             rs.r.flushall()
             dump_limit = n / min(raw["dump_limit_s"])
             log("s1: DUMP limit (one DUMP per key via redis-cli --pipe, best of 2): %.0f keys/s" % dump_limit)

@@ -21,6 +21,9 @@
  * project's machine (UNLINK 1-2 us, the DUMP script 3-5 us, the
  * compare-and-delete script 4-6 us with a round trip's share). */
 static const double prior[PACE_KINDS] = {3e-6, 8e-6, 8e-6};
+/* A command's round trip below this share of the PING's marks the PING
+ * as one that waited (pace_command_done). */
+#define PACE_PROBE_TRUST 0.5
 /* Weight of the newest sample in an estimate. */
 #define PACE_EWMA 0.25
 /* How late a capped chunk may be and still be made up by the next ones:
@@ -195,14 +198,23 @@ void pace_command_done(struct pace *p, enum pace_kind kind, size_t keys, double 
 	/* Commands on one connection run one after the other: a pipelined
 	 * one's service began when the one before it was answered. */
 	double from = sent > p->last_reply ? sent : p->last_reply;
-	double cost = now > from ? now - from : 0;
+	double raw = now > from ? now - from : 0, cost = raw;
 
-	/* The connection's own delay is the network's time, not the server's. */
-	if (p->budget > 0 && p->latency > 0)
-		cost = cost > p->latency ? cost - p->latency : 0;
+	/* The connection's own delay is the network's time, not the server's.
+	 * A round trip under half of it means the PING that measured it
+	 * waited behind other work (the daemon's own, at a cycle's start):
+	 * subtracting it would make every command look free and the flush
+	 * unpaced.  That command is charged whole, and the delay measured
+	 * again. */
+	if (p->budget > 0 && p->latency > 0 && raw < p->latency * PACE_PROBE_TRUST) {
+		p->latency = p->last_probe = -1;
+		p->probed = -1;
+	} else if (p->budget > 0 && p->latency > 0) {
+		cost = raw > p->latency ? raw - p->latency : 0;
+	}
 
 	p->last_reply = now;
-	p->last_raw = now > from ? now - from : 0;
+	p->last_raw = raw;
 	p->last_charge = cost;
 	p->spent += cost;
 	if (p->budget > 0) {

@@ -133,5 +133,23 @@ int main(void)
 	pace_latency(&p, 0.4);
 	ok(pace_command_due(&p, PACE_PROBE_SECS + 0.8) == PACE_PROBE_SECS + 0.8,
 	   "two slow PINGs: the delay was the network's, the charge is taken back");
+
+	/* A PING that waited behind the daemon's own work (2 ms where the
+	 * connection takes 20 us) must not make 50 us commands free: the first
+	 * is charged whole and the delay measured again, the next less the
+	 * new PING's. */
+	pace_init(&p);
+	pace_start(&p, 0.1, 0, 0);
+	pace_probe_sent(&p, 0);
+	pace_latency(&p, 0.002);
+	pace_command_done(&p, PACE_UNLINK, 50, 0.002, 0.00205);
+	ok(near(p.spent, 0.00005, 1e-12), "a command faster than the PING: charged whole");
+	ok(pace_probe_due(&p, 0.00205) && p.latency < 0, "and the delay is measured again");
+	pace_probe_sent(&p, 0.00205);
+	pace_latency(&p, 0.00002);
+	ok(near(p.latency, 0.00002, 1e-12), "the new PING alone is the delay");
+	ok(near(p.spent, 0.00003, 1e-12), "and the command's charge is taken down to what it cost beyond it");
+	pace_command_done(&p, PACE_UNLINK, 50, 0.003, 0.00305);
+	ok(near(p.spent, 0.00006, 1e-12), "the next: its round trip less 20 us");
 	return tap_done();
 }
