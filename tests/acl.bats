@@ -218,9 +218,9 @@ no_cmd() {
 	wait_for error_has u_sub "^subscriber: SUBSCRIBE: $(no_cmd subscribe)"
 	wait_for error_has u_chan '^subscriber: SUBSCRIBE: NOPERM this user has no permissions to access one of the channels'
 	wait_for error_has u_select "^SELECT: $(no_cmd select)"
+	# Between its retries (backoff from 0.1 s): a retry shows connecting.
 	for s in u_role u_ping u_cget u_cset u_sub u_chan u_select; do
-		run status_field "$s" state
-		assert_output error
+		wait_for shard_is "$s" state error
 	done
 	# Refused at the tick or in the reconciliation: logged, and said.
 	wait_for error_has u_info "^INFO memory: $(no_cmd info)"
