@@ -5,7 +5,7 @@
 # The control socket's status latency and the other shard's flush rate are
 # measured beside the same with a fast disk, in the same test: with the
 # syncs on the store's worker thread, neither notices.  The exact figures
-# are the bench's (bench/README.md, scenario 8); the bounds here are
+# are the bench's (bench/README.md, scenario 11); the bounds here are
 # generous, for a shared machine, and still far from what a loop that
 # syncs would show (a 20 ms stall per sync).
 
