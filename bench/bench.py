@@ -508,9 +508,8 @@ class Suite:
                 log("s1: gcs-flushd archive=%s: %.0f entries/s (%d chunks, %.2f s, daemon CPU %.2f s)" % (
                     archive, rate, rep["chunks"], rep["seconds"], cpu))
                 label = "off" if archive == "no" else "on"
-                tgt = 0.8 if archive == "no" else None
                 self.row("1 throughput", "flush archive %s" % label, rate, "entries/s",
-                         "UNLINK --pipe limit", limit, rate / limit, tgt and ">= %.2f" % tgt, tgt and rate / limit >= tgt)
+                         "UNLINK --pipe limit", limit, rate / limit, None, None)
                 if archive == "no":
                     off = rate
                 else:
@@ -520,7 +519,8 @@ class Suite:
             self.row("1 throughput", "flush archive off", off, "entries/s",
                      "redis-py SCAN+DEL", redispy, off / redispy, None, None)
             self.row("1 throughput", "flush archive off", off, "entries/s",
-                     "limit, notify on + subscriber", limit_notify, off / limit_notify, None, None)
+                     "limit, notify on + subscriber", limit_notify, off / limit_notify, ">= 0.80",
+                     off / limit_notify >= 0.8)
             self.row("1 throughput", "flush archive on", on, "entries/s",
                      "DUMP+PTTL+UNLINK, notify on + sub", dpu_limit, on / dpu_limit, ">= 0.80", on / dpu_limit >= 0.8)
             self.row("1 throughput", "flush archive on", on, "entries/s",

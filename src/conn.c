@@ -112,8 +112,6 @@ static void abandon(struct conn *c)
 		c->reader = NULL;
 	}
 	event_del(c->deadline);
-	if (c->pause != NULL)
-		event_del(c->pause);
 	c->qhead = c->qlen = 0;
 	c->sub_fn = NULL;
 	c->guard.pending = 0;
@@ -514,8 +512,6 @@ void conn_free(struct conn *c)
 	on_reap(-1, 0, c);
 	event_free(c->deadline);
 	event_free(c->reap);
-	if (c->pause != NULL)
-		event_free(c->pause);
 	params_free(c);
 	free(c->q);
 	free(c);

@@ -102,11 +102,6 @@ typedef void conn_message_fn(void *arg, const struct conn_message *m, size_t n);
  * the input, no reply tree built (pubsub_frame.h).  fn must not send on
  * the conn. */
 void conn_on_message(struct conn *c, conn_message_fn *fn);
-/* Lets reads gather: after a read of less than a few KiB (all there was),
- * the conn reads nothing for secs, so that the next read brings at once
- * what came meanwhile: one wakeup for many replies, at the cost of as much
- * delay.  0 (the default): replies are read as they come. */
-void conn_set_read_pause(struct conn *c, double secs);
 /* Fails the connection now (from anywhere), as a timeout or error would,
  * and tells the users. */
 void conn_fail(struct conn *c, bool refused, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

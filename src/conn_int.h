@@ -64,8 +64,6 @@ struct conn {
 	struct evdns_getaddrinfo_request *dns_req;
 	struct event *deadline;		/* connect or command timeout */
 	struct event *reap;		/* frees the dead */
-	struct event *pause;		/* ends a read pause (conn_set_read_pause), or NULL */
-	double read_pause_secs;
 	struct req *q;			/* replies awaited: a ring */
 	size_t qhead, qlen, qcap;
 	conn_reply_fn *sub_fn;		/* the subscription's, once subscribed */

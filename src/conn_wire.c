@@ -10,10 +10,9 @@
  * out in batches as slices of the input, and every other reply is fed to
  * hiredis whole and alone; whatever the framing cannot judge goes to
  * hiredis as before, and framing resumes once hiredis is between replies.
- * A read pause (conn_set_read_pause) lets a trickle of replies gather.
  *
- * Owns the ring of awaited replies, the command timeout's rearming and
- * the read pause; the connection's lifetime is conn.c's. */
+ * Owns the ring of awaited replies and the command timeout's rearming;
+ * the connection's lifetime is conn.c's. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -44,11 +43,6 @@
  * no longer than this (a keyspace event is tens of bytes), and made
  * contiguous in the input otherwise. */
 #define FRAME_SPLIT_COPY 512
-/* A read of less than this was most likely all the socket held: worth a
- * pause (conn_set_read_pause) so that the next read gathers more.  A
- * larger one is read on at once, so that a pause never slows a busy
- * connection. */
-#define READ_PAUSE_BELOW 4096
 
 /* The command timeout measures time without progress: it restarts with
  * every reply and stops when nothing is outstanding.  While connecting,
@@ -259,9 +253,8 @@ static enum framed frame_chunk(struct conn *c, struct bufferevent *bev, struct e
 	return frame_split(c, bev, in, f.len, total);
 }
 
-/* Parses and delivers all there is to read; false once bev is no longer
- * ours. */
-static bool read_all(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
+/* Parses and delivers all there is to read, until bev is no longer ours. */
+static void read_all(struct conn *c, struct bufferevent *bev, struct evbuffer *in)
 {
 	/* A chunk at a time, each parsed out before the next is fed, keeps
 	 * the reader's buffer as small as the input's chunks.  A subscriber
@@ -271,48 +264,19 @@ static bool read_all(struct conn *c, struct bufferevent *bev, struct evbuffer *i
 		if (c->msg_fn != NULL && c->sub_fn != NULL && pubsub_frame_reader_idle(c->reader)) {
 			enum framed fr = frame_chunk(c, bev, in);
 
-			if (fr == FRAMED_GONE)
-				return false;
-			if (fr == FRAMED_WAIT)
-				return true;
+			if (fr == FRAMED_GONE || fr == FRAMED_WAIT)
+				return;
 			if (fr == FRAMED_MORE)
 				continue;
 		}
 		if (feed_chunk(c, bev, in) < 0)
-			return false;
+			return;
 	}
-	return c->bev == bev;
 }
 
 void conn_on_read(struct bufferevent *bev, void *arg)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t got = evbuffer_get_length(in);
-
-	if (!read_all(c, bev, in))
-		return;
-	if (c->read_pause_secs > 0 && got < READ_PAUSE_BELOW) {
-		bufferevent_disable(bev, EV_READ);
-		timer_arm(c->pause, c->read_pause_secs);
-	}
-}
-
-static void on_pause_end(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)fd;
-	(void)what;
-	if (c->bev != NULL)
-		bufferevent_enable(c->bev, EV_READ);
-}
-
-void conn_set_read_pause(struct conn *c, double secs)
-{
-	c->read_pause_secs = secs;
-	if (secs > 0 && c->pause == NULL && (c->pause = evtimer_new(c->base, on_pause_end, c)) == NULL)
-		abort();
+	read_all(arg, bev, bufferevent_get_input(bev));
 }
 
 /* ---- commands ---------------------------------------------------------------- */

@@ -21,13 +21,6 @@
 
 #define RECON_SCAN_COUNT 1000
 #define RECON_STEP_PAUSE_USEC 2000	/* between SCAN steps: others' commands interleave */
-/* The subscriber reads at most this often while events trickle in: one
- * wakeup per read cost the daemon about 1 us per event when Redis wrote
- * each event loop's few events at once; gathered, a read brings dozens.
- * A server's events keep their order; tracking lags by at most this.  Not
- * in a cluster: there the order between masters is the order their
- * events arrive in, which a pause on each subscriber would blur. */
-#define EVENT_READ_PAUSE_SECS 0.001
 
 /* A key found by SCAN that the ledger did not know, and its idle time. */
 struct found {
@@ -411,7 +404,6 @@ void track_set_params(struct track *t, const struct track_params *p)
 	t->db = p->db;
 	t->handoff = p->handoff;
 	conn_set_params(t->sub, &p->conn);
-	conn_set_read_pause(t->sub, p->handoff == NULL ? EVENT_READ_PAUSE_SECS : 0);
 	if (!entries_changed)
 		return;
 	free(t->match_spec);
