@@ -160,17 +160,8 @@ flush_error() {
 	grep -Eq -- "$2" <<<"$e" || fail "$1: flush error '$e', not /$2/"
 }
 
-error_has() {
-	local v
-
-	v=$(status_field "$1" last_error) || return 1
-	grep -Eq -- "$2" <<<"$v" || {
-		echo "$1.last_error is '$v', not /$2/"
-		return 1
-	}
-}
-
-log_has() {
+# log_matches ERE: a line of the daemon's log matches.
+log_matches() {
 	grep -Eq -- "$1" "$DAEMON_LOG"
 }
 
@@ -224,9 +215,9 @@ no_cmd() {
 	done
 	# Refused at the tick or in the reconciliation: logged, and said.
 	wait_for error_has u_info "^INFO memory: $(no_cmd info)"
-	wait_for log_has "shard u_scan: reconciliation: SCAN failed: $(no_cmd scan)"
-	wait_for log_has "shard u_idle: OBJECT IDLETIME refused \($(no_cmd 'object\|idletime')"
-	wait_for log_has "shard u_hgetall: policy key pk_u_hgetall: $(no_cmd hgetall)"
+	wait_for log_matches "shard u_scan: reconciliation: SCAN failed: $(no_cmd scan)"
+	wait_for log_matches "shard u_idle: OBJECT IDLETIME refused \($(no_cmd 'object\|idletime')"
+	wait_for log_matches "shard u_hgetall: policy key pk_u_hgetall: $(no_cmd hgetall)"
 	# Refused by a flush: its error, and nothing deleted.
 	for s in u_evalsha u_dump u_pttl u_unlink u_keys u_unlink_off u_eval; do
 		shard_ready "$s"

@@ -79,16 +79,6 @@ healthy_b() {
 	conf_shard b "unix:$(redis_sock b)" 'flush_when_at_least_bytes = 0' 'archive = no'
 }
 
-error_has() {
-	local v
-
-	v=$(status_field "$1" last_error) || return 1
-	grep -Eq -- "$2" <<<"$v" || {
-		echo "$1.last_error is '$v', not /$2/"
-		return 1
-	}
-}
-
 # every_gone_key_archived SHARD BEFORE_FILE: each key of BEFORE that is no
 # longer in redis is in the archive.
 every_gone_key_archived() {

@@ -348,10 +348,6 @@ in_range() {
 	daemon_stop
 }
 
-log_has() {
-	grep -qF -- "$1" "$DAEMON_LOG"
-}
-
 # shard_is_setting SHARD KEY "V SRC": for wait_for.
 shard_is_setting() {
 	local v

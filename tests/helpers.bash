@@ -437,6 +437,22 @@ shard_is() {
 	}
 }
 
+# error_has SHARD ERE: the shard's last_error matches; for wait_for.
+error_has() {
+	local v
+
+	v=$(status_field "$1" last_error) || return 1
+	grep -Eq -- "$2" <<<"$v" || {
+		echo "$1.last_error is '$v', not /$2/"
+		return 1
+	}
+}
+
+# log_has TEXT: the daemon's log holds TEXT (a fixed string).
+log_has() {
+	grep -qF -- "$1" "$DAEMON_LOG"
+}
+
 # shard_state_in SHARD STATE...: the shard is in one of these states.
 shard_state_in() {
 	local v s

@@ -187,10 +187,6 @@ sources_are() {
 	}
 }
 
-log_has() {
-	grep -qF -- "$1" "$DAEMON_LOG"
-}
-
 @test "policy key of the wrong type or with garbage values: logged once on one line, config used, runtime values once it is right" {
 	one_shard_start -p 'flush_when_at_least_bytes = 1TiB' -p 'policy_key = pol'
 	redis_cli a SET pol not-a-hash >/dev/null
@@ -489,34 +485,26 @@ flush_fails() {
 }
 
 @test "flush with archive on: wrong DUMP, PTTL and compare-and-delete replies delete nothing and lose no entry" {
-	local m r evals archived
+	local cmd prefix modes m r evals archived
 	fake_shard
 	fake f FAKE.SET k1 k2 k3 k4 k5 k6 k7 k8 >/dev/null
 	wait_for shard_is f tracked_entries 8
-	# (A string is a payload, and nil a key that is gone: below.)
-	for m in error int status array short nested emptyarray; do
-		fake f FAKE.MODE DUMP "$m" >/dev/null
-		r=$(flush_fails f)
-		[[ $(jget "$r" "j['error']") == DUMP:* ]] || fail "DUMP $m: $r"
-		run status_field f tracked_entries
-		assert_output 8
-	done
-	fake f FAKE.MODE DUMP normal >/dev/null
-	for m in error nil status string array nested emptyarray; do
-		fake f FAKE.MODE PTTL "$m" >/dev/null
-		r=$(flush_fails f)
-		[[ $(jget "$r" "j['error']") == PTTL:* ]] || fail "PTTL $m: $r"
-		run status_field f tracked_entries
-		assert_output 8
-	done
-	fake f FAKE.MODE PTTL normal >/dev/null
-	for m in error int nil string array short nested emptyarray; do
-		fake f FAKE.MODE CAD "$m" >/dev/null
-		r=$(flush_fails f)
-		[[ $(jget "$r" "j['error']") == compare-and-delete:* ]] || fail "CAD $m: $r"
-		run status_field f tracked_entries
-		assert_output 8
-	done
+	# Each command's wrong replies, the error's prefix.  (A DUMP string is
+	# a payload, and a nil DUMP a key that is gone: below.)
+	while read -r -u 9 cmd prefix modes; do
+		for m in $modes; do
+			fake f FAKE.MODE "$cmd" "$m" >/dev/null
+			r=$(flush_fails f)
+			[[ $(jget "$r" "j['error']") == "$prefix":* ]] || fail "$cmd $m: $r"
+			run status_field f tracked_entries
+			assert_output 8
+		done
+		fake f FAKE.MODE "$cmd" normal >/dev/null
+	done 9<<-'EOF'
+		DUMP DUMP error int status array short nested emptyarray
+		PTTL PTTL error nil status string array nested emptyarray
+		CAD compare-and-delete error int nil string array short nested emptyarray
+	EOF
 	# Counts of the wrong type: each key counts as changed, and stays.
 	fake f FAKE.MODE CAD oddelems >/dev/null
 	r=$(flush_json f 5)

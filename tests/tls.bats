@@ -23,16 +23,6 @@ setup_file() {
 	tls_make_certs "$CERTS"
 }
 
-error_has() {
-	local v
-
-	v=$(status_field "$1" last_error) || return 1
-	grep -Eq -- "$2" <<<"$v" || {
-		echo "$1.last_error is '$v', not /$2/"
-		return 1
-	}
-}
-
 # key_copy NAME FROM: $TEST_DIR/NAME.{crt,key}, a private copy of FROM's.
 key_copy() {
 	cp "$CERTS/$2.crt" "$TEST_DIR/$1.crt"
