@@ -335,7 +335,14 @@ s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.s
 	printf '\n[shard:meta]\ncluster = %s\nflush_when_at_least_bytes = 1TiB\n' "$SEEDS" >>"$CONF"
 	daemon_start
 	wait_for -t 20 nodes_connected 3
-	cluster_put 1 300
+	# Across masters the order is the order the events arrive in: k:00091
+	# is written once 1-90 are tracked, and 92 on once it is, so that it
+	# is the oldest left after the flush of 90 on a busy machine too.
+	cluster_put 1 90
+	wait_for -t 20 shard_is meta tracked_entries 90
+	cluster_put 91 91
+	wait_for -t 20 shard_is meta tracked_entries 91
+	cluster_put 92 300
 	wait_for -t 20 shard_is meta tracked_entries 300
 	run flush_req meta 90
 	assert_output --partial '"flushed":90'
